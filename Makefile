@@ -1,0 +1,52 @@
+# Two commands set up everything: `make run` and `make test` (both install into .venv first).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test test-unit test-integration test-infra test-e2e lint synth layers bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(PY) -m local
+
+test: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest tests/unit tests/integration tests/infra tests/e2e
+
+test-unit: install
+	$(PY) -m pytest tests/unit
+
+test-integration: install
+	$(PY) -m pytest tests/integration
+
+test-infra: install
+	$(PY) -m pytest tests/infra
+
+test-e2e: install
+	$(PY) -m pytest tests/e2e
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy layers/core/python/datasets_core local infra
+
+layers: install
+	$(PY) -m infra.build_layers
+
+synth: layers
+	CDK_OUTDIR=cdk.out $(PY) app.py
+	@echo "template: cdk.out/$${STACK_NAME:-DatasetsApi}.template.json"
+
+bench: install
+	$(PY) -m bench
+
+clean:
+	rm -rf build cdk.out .pytest_cache .mypy_cache .ruff_cache

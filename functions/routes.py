@@ -1,0 +1,63 @@
+"""THE route table: every HTTP endpoint of the API, in one place.
+
+Read by ``infra/api.py`` (one Lambda function, one API Gateway method and its IAM grants per
+route) and by the local server (which dispatches on it exactly as API Gateway would).
+Adding an endpoint is one entry here and one ``functions/<function>/handler.py``.
+
+Paths are relative to the ``v1`` stage: API Gateway serves ``/v1`` + path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Names of the resources a function may be granted (see infra/api.py for what each means).
+META_READ = "meta:read"
+META_WRITE = "meta:write"
+ROWS_READ = "rows:read"
+ROWS_WRITE = "rows:write"
+IDEMPOTENCY = "idempotency"
+DROP_PUT = "drop:put"
+DROP_READ = "drop:read"
+MAINTENANCE_SEND = "maintenance:send"
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+    scope: str | None
+    grants: tuple[str, ...] = ()
+    summary: str = ""
+
+
+_TABLE: tuple[Route, ...] = (
+    Route("GET", "/health", "health", None, (), "Liveness check"),
+    Route("GET", "/openapi.json", "openapi", None, (), "OpenAPI document"),
+    Route("GET", "/docs", "docs", None, (), "Swagger UI"),
+    Route("GET", "/keys", "list_keys", "keys:admin", (META_READ,), "List API keys"),
+    Route("POST", "/keys", "create_key", "keys:admin", (META_WRITE,), "Create an API key"),
+    Route("DELETE", "/keys/{key_id}", "revoke_key", "keys:admin", (META_WRITE,), "Revoke a key"),
+    Route("GET", "/datasets", "list_datasets", "datasets:read", (META_READ,), "List datasets"),
+    Route("POST", "/datasets", "create_dataset", "datasets:admin", (META_WRITE,), "Create a dataset"),
+    Route("GET", "/datasets/{dataset_id}", "get_dataset", "datasets:read", (META_READ,), "Get a dataset"),
+    Route(
+        "PATCH",
+        "/datasets/{dataset_id}",
+        "update_dataset",
+        "datasets:admin",
+        (META_WRITE, MAINTENANCE_SEND),
+        "Rename, describe or re-index a dataset",
+    ),
+    Route(
+        "DELETE",
+        "/datasets/{dataset_id}",
+        "delete_dataset",
+        "datasets:admin",
+        (META_WRITE, MAINTENANCE_SEND),
+        "Delete a dataset",
+    ),
+)
+
+ROUTES: dict[str, Route] = {route.function: route for route in _TABLE}

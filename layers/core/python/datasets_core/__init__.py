@@ -1,0 +1,1 @@
+"""Shared core of the Datasets API: HTTP plumbing, auth, query grammar, storage, imports."""

@@ -1,0 +1,195 @@
+"""The API's HTTP plumbing on Powertools' REST resolver: one ``Api`` per Lambda function.
+
+A handler module looks like::
+
+    api = Api(ROUTES["get_dataset"])
+
+    @api.route
+    def get_dataset(dataset_id: str) -> dict:
+        return ok(datasets.get(api.principal, dataset_id))
+
+    handler = api.handler
+
+``Api`` takes method, path and scope from the route table, authenticates the caller and
+checks the scope in a middleware, and renders every error (ours, Powertools' validation
+errors, anything unexpected) in the envelope of SPEC §2.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.router import Router
+
+from . import auth
+from .config import settings
+from .errors import ApiError, InsufficientScope, InvalidBody, PayloadTooLarge, Unauthorized
+from .jsonutil import dumps
+from .observability import logger
+
+# Query parameters that look like an API key; refused so keys never land in access logs.
+_KEY_QUERY_PARAMS = {"api_key", "apikey", "key", "access_token", "token", "x-api-key"}
+
+
+class RouteLike(Protocol):
+    method: str
+    path: str
+    function: str
+    scope: str | None
+    summary: str
+
+
+def powertools_path(path: str) -> str:
+    """API Gateway's ``/datasets/{dataset_id}`` → Powertools' ``/datasets/<dataset_id>``."""
+    return re.sub(r"\{(\w+)\}", r"<\1>", path)
+
+
+def envelope_error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    body = {"error": {"code": code, "message": message, "details": details or {}}}
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=dumps(body))
+
+
+def ok(data: Any, meta: dict[str, Any] | None = None, status: int = 200) -> Response:
+    body: dict[str, Any] = {"data": data}
+    if meta is not None:
+        body["meta"] = meta
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=dumps(body))
+
+
+def created(data: Any) -> Response:
+    return ok(data, status=201)
+
+
+def _validation_error(exc: RequestValidationError) -> Response:
+    errors = exc.errors()
+    first = errors[0] if errors else {}
+    location = first.get("loc", ("body",))
+    where = location[0] if location else "body"
+    field = ".".join(str(part) for part in location[1:]) or None
+    reason = first.get("msg", "invalid value")
+    if where == "body" and first.get("type") == "json_invalid":
+        return envelope_error(400, "invalid_body", "The request body is not valid JSON.")
+    code = "invalid_body" if where == "body" else "invalid_query"
+    message = f"{field}: {reason}" if field else reason
+    details = {"errors": [{"location": ".".join(map(str, e.get("loc", ()))), "message": e.get("msg", "")} for e in errors[:20]]}
+    return envelope_error(400, code, message, details)
+
+
+class Api:
+    """One endpoint: a Powertools resolver wired with auth, scope and the error envelope."""
+
+    def __init__(self, route: RouteLike) -> None:
+        self.route_spec = route
+        self.router = Router()
+        self.resolver = _resolver()
+        self.resolver.use(middlewares=[self._guard])
+
+    # --- registration -------------------------------------------------------------------
+    def route(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        spec = self.route_spec
+        self.router.route(
+            powertools_path(spec.path), spec.method, summary=spec.summary or None, operation_id=spec.function
+        )(func)
+        self.resolver.include_router(self.router)
+        return func
+
+    def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        return self.resolver.resolve(event, context)
+
+    # --- request helpers ----------------------------------------------------------------
+    @property
+    def principal(self) -> auth.Principal:
+        return self.resolver.context["principal"]
+
+    @property
+    def event(self) -> Any:
+        return self.resolver.current_event
+
+    def json_body(self) -> Any:
+        """The body as JSON, or ``invalid_body``; for endpoints whose body has several shapes."""
+        raw = self.event.decoded_body
+        if raw is None or raw == "":
+            raise InvalidBody("A JSON request body is required.")
+        try:
+            return json.loads(raw)
+        except (ValueError, TypeError) as exc:
+            raise InvalidBody("The request body is not valid JSON.") from exc
+
+    def query_params(self) -> dict[str, list[str]]:
+        """Every query parameter with all of its values (filters may repeat a column)."""
+        return dict(self.event.multi_value_query_string_parameters or {})
+
+    def header(self, name: str) -> str | None:
+        return self.event.headers.get(name) or _header_ci(self.event.headers, name)
+
+    # --- middleware ---------------------------------------------------------------------
+    def _guard(self, app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
+        event = app.current_event
+        body = event.body or ""
+        if len(body) > settings().max_body_bytes:
+            raise PayloadTooLarge(
+                f"The request body is larger than {settings().max_body_bytes} bytes.",
+                {"limit_bytes": settings().max_body_bytes},
+            )
+        scope = self.route_spec.scope
+        if scope is not None:
+            params = event.multi_value_query_string_parameters or {}
+            if any(name.lower() in _KEY_QUERY_PARAMS for name in params):
+                raise Unauthorized(
+                    "API keys are not accepted in the query string (URLs end up in logs); "
+                    "send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'."
+                )
+            principal = auth.authenticate(auth.token_from_headers(event.headers or {}))
+            if scope not in principal.scopes:
+                raise InsufficientScope(scope)
+            app.append_context(principal=principal)
+            logger.append_keys(workspace=principal.workspace, key_id=principal.key_id)
+        return next_middleware(app)
+
+
+def _header_ci(headers: dict[str, str] | None, name: str) -> str | None:
+    lowered = name.lower()
+    for key, value in (headers or {}).items():
+        if key.lower() == lowered:
+            return value
+    return None
+
+
+def _resolver() -> APIGatewayRestResolver:
+    resolver = APIGatewayRestResolver(enable_validation=True, serializer=dumps)
+
+    @resolver.exception_handler(ApiError)
+    def _api_error(exc: ApiError) -> Response:
+        return envelope_error(exc.status, exc.code, exc.message, exc.details)
+
+    @resolver.exception_handler(RequestValidationError)
+    def _request_validation(exc: RequestValidationError) -> Response:
+        return _validation_error(exc)
+
+    @resolver.not_found
+    def _not_found(_exc: Exception) -> Response:
+        return envelope_error(404, "not_found", "No such endpoint.")
+
+    @resolver.exception_handler(Exception)
+    def _unexpected(exc: Exception) -> Response:
+        request_id = getattr(resolver.lambda_context, "aws_request_id", None)
+        logger.exception("unhandled error", extra={"request_id": request_id})
+        return envelope_error(
+            500, "internal_error", "Something went wrong on our side.", {"request_id": request_id}
+        )
+
+    return resolver
+
+
+def openapi_resolver(apis: list[Api]) -> APIGatewayRestResolver:
+    """One resolver holding every endpoint's router, for the OpenAPI document."""
+    resolver = APIGatewayRestResolver(enable_validation=True)
+    for api in apis:
+        resolver.include_router(api.router)
+    return resolver

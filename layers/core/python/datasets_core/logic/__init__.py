@@ -1,0 +1,1 @@
+"""Endpoint logic: what each endpoint does, between the handler and the store."""

@@ -1,0 +1,1 @@
+"""Query strings: the grammar (text → typed AST) and the planner (AST → DynamoDB access path)."""

@@ -1,0 +1,46 @@
+"""Strict ``limit`` / ``offset``: out-of-range or non-integer values are errors, never clamped."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from ..errors import InvalidQuery
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+_INTEGER = re.compile(r"^[0-9]+$")
+
+
+@dataclass(frozen=True)
+class Page:
+    limit: int = DEFAULT_LIMIT
+    offset: int = 0
+
+
+def parse_page(limit: str | None, offset: str | None) -> Page:
+    page_limit = DEFAULT_LIMIT
+    page_offset = 0
+    if limit is not None:
+        if not _INTEGER.match(limit) or not 1 <= int(limit) <= MAX_LIMIT:
+            raise InvalidQuery(
+                f"limit must be an integer from 1 to {MAX_LIMIT}.", {"parameter": "limit", "value": limit}
+            )
+        page_limit = int(limit)
+    if offset is not None:
+        if not _INTEGER.match(offset):
+            raise InvalidQuery(
+                "offset must be a non-negative integer.", {"parameter": "offset", "value": offset}
+            )
+        page_offset = int(offset)
+    return Page(page_limit, page_offset)
+
+
+def single(params: dict[str, list[str]], name: str) -> str | None:
+    """The one value of a parameter that may not repeat."""
+    values = params.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        raise InvalidQuery(f"'{name}' may be given only once.", {"parameter": name})
+    return values[0]

@@ -1,0 +1,218 @@
+"""Dataset items in the ``meta`` table.
+
+- ``WS#<ws>`` / ``DS#<id>``: the dataset (name, description, columns, counters, shard count).
+- ``WS#<ws>`` / ``DSNAME#<casefolded name>``: reserves the name, so uniqueness per workspace is
+  enforced by a conditional write, not by a read-then-write race.
+- ``WS#<ws>`` / ``PURGE#<id>``: a deleted dataset whose rows are still being removed.
+
+Every read is keyed by the caller's workspace, so another workspace's dataset is simply
+not found.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from ..config import settings
+from ..errors import Conflict, DatasetNameTaken, DatasetNotFound, PlanLimitExceeded
+from ..jsonutil import to_native
+from . import workspaces
+from .tables import cancellation_codes, error_code, meta, ws_pk
+
+
+def dataset_key(workspace: str, dataset_id: str) -> dict[str, str]:
+    return {"pk": ws_pk(workspace), "sk": f"DS#{dataset_id}"}
+
+
+def _name_key(workspace: str, name: str) -> dict[str, str]:
+    return {"pk": ws_pk(workspace), "sk": f"DSNAME#{name.casefold()}"}
+
+
+def create(workspace: str, item: dict[str, Any]) -> dict[str, Any]:
+    """Write a new dataset item, reserving its name and counting it against the plan."""
+    table_name = settings().meta_table
+    limit_condition, limit_values = workspaces.below_limit_condition(
+        "dataset_count", "max_datasets", settings().default_max_datasets
+    )
+    full_item = {**dataset_key(workspace, item["id"]), **item, "name_lower": item["name"].casefold()}
+    try:
+        meta().meta.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": table_name,
+                        "Item": {**_name_key(workspace, item["name"]), "dataset_id": item["id"]},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Put": {
+                        "TableName": table_name,
+                        "Item": full_item,
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table_name,
+                        "Key": workspaces.workspace_key(workspace),
+                        "UpdateExpression": "ADD dataset_count :one",
+                        "ConditionExpression": limit_condition,
+                        "ExpressionAttributeValues": {":one": 1, **limit_values},
+                    }
+                },
+            ]
+        )
+    except ClientError as exc:
+        codes = cancellation_codes(exc)
+        if codes and codes[0] == "ConditionalCheckFailed":
+            raise DatasetNameTaken(item["name"]) from exc
+        if len(codes) > 2 and codes[2] == "ConditionalCheckFailed":
+            usage = workspaces.get(workspace)
+            raise PlanLimitExceeded(
+                "This workspace has reached its dataset limit.",
+                {"limit": usage["max_datasets"], "current": usage["dataset_count"], "resource": "datasets"},
+            ) from exc
+        raise
+    return to_native(full_item)
+
+
+def get(workspace: str, dataset_id: str, *, consistent: bool = True) -> dict[str, Any]:
+    item = meta().get_item(Key=dataset_key(workspace, dataset_id), ConsistentRead=consistent).get("Item")
+    if not item:
+        raise DatasetNotFound(dataset_id)
+    return to_native(item)
+
+
+def list_all(workspace: str) -> list[dict[str, Any]]:
+    """Every dataset of a workspace (bounded by the plan's dataset limit)."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(ws_pk(workspace)) & Key("sk").begins_with("DS#"),
+    }
+    while True:
+        page = meta().query(**kwargs)
+        items.extend(to_native(item) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def update(
+    workspace: str,
+    dataset_id: str,
+    changes: dict[str, Any],
+    *,
+    expected_updated_at: str,
+    rename_from: str | None = None,
+) -> dict[str, Any]:
+    """Apply ``changes`` (top-level attributes) if the dataset is unchanged since it was read.
+
+    A rename moves the name reservation in the same transaction.
+    """
+    table_name = settings().meta_table
+    names = {f"#f{i}": field for i, field in enumerate(changes)}
+    values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(changes.values())}
+    values[":expected"] = expected_updated_at
+    sets = [f"#f{i} = :v{i}" for i in range(len(changes))]
+    update: dict[str, Any] = {
+        "TableName": table_name,
+        "Key": dataset_key(workspace, dataset_id),
+        "UpdateExpression": "SET " + ", ".join(sets),
+        "ConditionExpression": "attribute_exists(pk) AND updated_at = :expected",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+    transact: list[dict[str, Any]] = [{"Update": update}]
+    new_name = changes.get("name")
+    renaming = rename_from is not None and new_name is not None and new_name.casefold() != rename_from.casefold()
+    if renaming:
+        transact.append(
+            {
+                "Put": {
+                    "TableName": table_name,
+                    "Item": {**_name_key(workspace, new_name), "dataset_id": dataset_id},
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            }
+        )
+        transact.append({"Delete": {"TableName": table_name, "Key": _name_key(workspace, rename_from)}})
+    try:
+        meta().meta.client.transact_write_items(TransactItems=transact)
+    except ClientError as exc:
+        codes = cancellation_codes(exc)
+        if renaming and len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+            raise DatasetNameTaken(new_name) from exc
+        if codes and codes[0] == "ConditionalCheckFailed":
+            # Either deleted meanwhile (→ 404) or changed meanwhile (→ 409, retry).
+            current = meta().get_item(Key=dataset_key(workspace, dataset_id), ConsistentRead=True).get("Item")
+            if not current:
+                raise DatasetNotFound(dataset_id) from exc
+            raise Conflict("The dataset was changed by another request; retry.") from exc
+        raise
+    return get(workspace, dataset_id)
+
+
+def delete(workspace: str, dataset: dict[str, Any], at: str) -> None:
+    """Remove the dataset and its name at once; leave a purge marker for its rows."""
+    table_name = settings().meta_table
+    try:
+        meta().meta.client.transact_write_items(
+            TransactItems=[
+                {
+                    "Delete": {
+                        "TableName": table_name,
+                        "Key": dataset_key(workspace, dataset["id"]),
+                        "ConditionExpression": "attribute_exists(pk)",
+                    }
+                },
+                {"Delete": {"TableName": table_name, "Key": _name_key(workspace, dataset["name"])}},
+                {
+                    "Put": {
+                        "TableName": table_name,
+                        "Item": {
+                            "pk": ws_pk(workspace),
+                            "sk": f"PURGE#{dataset['id']}",
+                            "dataset_id": dataset["id"],
+                            "shards": dataset["shards"],
+                            "row_count": dataset.get("row_count", 0),
+                            "deleted_at": at,
+                        },
+                    }
+                },
+                {
+                    "Update": {
+                        "TableName": table_name,
+                        "Key": workspaces.workspace_key(workspace),
+                        "UpdateExpression": "ADD dataset_count :minus_one",
+                        "ExpressionAttributeValues": {":minus_one": -1},
+                    }
+                },
+            ]
+        )
+    except ClientError as exc:
+        codes = cancellation_codes(exc)
+        if (codes and codes[0] == "ConditionalCheckFailed") or error_code(exc) == "ConditionalCheckFailedException":
+            raise DatasetNotFound(dataset["id"]) from exc
+        raise
+
+
+def finish_purge(workspace: str, dataset_id: str, rows_removed: int) -> None:
+    """Drop the purge marker and give the removed rows back to the workspace's row budget."""
+    table_name = settings().meta_table
+    meta().meta.client.transact_write_items(
+        TransactItems=[
+            {"Delete": {"TableName": table_name, "Key": {"pk": ws_pk(workspace), "sk": f"PURGE#{dataset_id}"}}},
+            {
+                "Update": {
+                    "TableName": table_name,
+                    "Key": workspaces.workspace_key(workspace),
+                    "UpdateExpression": "ADD row_count :minus",
+                    "ExpressionAttributeValues": {":minus": -rows_removed},
+                }
+            },
+        ]
+    )

@@ -1,0 +1,91 @@
+"""Route an HTTP request to the real handler of its route, as API Gateway would.
+
+Unknown paths get API Gateway's 404 and known paths with another method its 405 (the
+deployed stack answers both with gateway/mock responses in the same envelope).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .events import STAGE, LambdaContext, match_path, proxy_event
+
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+if str(FUNCTIONS_DIR) not in sys.path:
+    sys.path.insert(0, str(FUNCTIONS_DIR))
+
+from routes import ROUTES, Route  # noqa: E402  (needs FUNCTIONS_DIR on sys.path)
+
+
+@dataclass
+class HttpResponse:
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _envelope(status: int, code: str, message: str) -> HttpResponse:
+    body = json.dumps({"error": {"code": code, "message": message, "details": {}}}).encode()
+    return HttpResponse(status, {"Content-Type": "application/json"}, body)
+
+
+def find_route(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+    """(route, path parameters, whether the path exists under another method)."""
+    path_known = False
+    for route in ROUTES.values():
+        params = match_path(route.path, path)
+        if params is None:
+            continue
+        path_known = True
+        if route.method == method:
+            return route, params, True
+    return None, {}, path_known
+
+
+def handler_for(route: Route) -> Any:
+    return importlib.import_module(f"{route.function}.handler").handler
+
+
+def dispatch(
+    method: str,
+    full_path: str,
+    *,
+    query_string: str = "",
+    headers: dict[str, str] | None = None,
+    body: bytes | str | None = None,
+) -> HttpResponse:
+    """Serve one request whose ``full_path`` includes the stage (``/v1/datasets``)."""
+    prefix = f"/{STAGE}"
+    if not (full_path == prefix or full_path.startswith(prefix + "/")):
+        return _envelope(404, "not_found", "No such endpoint.")
+    path = full_path[len(prefix) :] or "/"
+    route, params, path_known = find_route(method.upper(), path)
+    if route is None:
+        if path_known:
+            return _envelope(405, "method_not_allowed", f"{method.upper()} is not allowed on {full_path}.")
+        return _envelope(404, "not_found", "No such endpoint.")
+    event = proxy_event(
+        method=method.upper(),
+        resource=route.path,
+        path=path,
+        path_parameters=params,
+        query_string=query_string,
+        headers=headers,
+        body=body,
+    )
+    result = handler_for(route)(event, LambdaContext(route.function))
+    out_headers = {k: v for k, v in (result.get("headers") or {}).items()}
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        out_headers[name] = ", ".join(values)
+    raw = result.get("body") or ""
+    payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
+    return HttpResponse(int(result.get("statusCode", 200)), out_headers, payload)
