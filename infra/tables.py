@@ -10,8 +10,8 @@ Layout (see README "Design"):
   dataset's imports).
 - ``rows``: one item per row, ``pk = <dataset_id>#<shard>``, ``sk = row_index`` (number), so
   the default order is the table's own order and a dataset spreads over several partitions.
-  GSIs ``idx1``..``idx5`` (keys ``x<n>p``/``x<n>s``) are the five index slots a dataset may use (binary, order-preserving
-  encoded keys). Audit-trail items live here too, expiring through TTL.
+  GSIs ``idx1``..``idx5`` (keys ``x<n>p``/``x<n>s``) are the five index slots a dataset may
+  use (binary, order-preserving encoded keys). Audit-trail items live here too, expiring through TTL.
 - ``idempotency``: Powertools' idempotency persistence layer.
 """
 

@@ -3,6 +3,7 @@
 from typing import Annotated
 
 from aws_lambda_powertools.event_handler.openapi.params import Body
+
 from datasets_core.http import Api, created
 from datasets_core.logic import keys
 from datasets_core.models import CreateKey

@@ -1,6 +1,7 @@
 """GET /v1/docs — Swagger UI over /v1/openapi.json, no auth."""
 
 from aws_lambda_powertools.event_handler import Response, content_types
+
 from datasets_core.http import Api
 from routes import ROUTES
 

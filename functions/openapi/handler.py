@@ -7,7 +7,8 @@ import importlib
 from functools import lru_cache
 
 from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
-from datasets_core.http import Api, ok, openapi_resolver
+
+from datasets_core.http import Api, openapi_resolver
 from routes import ROUTES
 
 api = Api(ROUTES["openapi"])

@@ -67,7 +67,7 @@ def split_key(token: str) -> tuple[str, str]:
     match = _KEY_RE.match(token)
     if match:
         return match.group(1), match.group(2)
-    return "bk" + hashlib.sha256(token.encode()).hexdigest()[:_ID_LENGTH - 2], token
+    return "bk" + hashlib.sha256(token.encode()).hexdigest()[: _ID_LENGTH - 2], token
 
 
 def is_valid_token(token: str) -> bool:

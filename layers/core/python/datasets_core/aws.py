@@ -6,7 +6,7 @@ the local stack and tests point every client at moto.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 import boto3
@@ -15,12 +15,12 @@ from botocore.config import Config
 _CONFIG = Config(retries={"mode": "standard", "max_attempts": 5}, connect_timeout=3, read_timeout=10)
 
 
-@lru_cache(maxsize=None)
+@cache
 def client(service: str) -> Any:
     return boto3.session.Session().client(service, config=_CONFIG)
 
 
-@lru_cache(maxsize=None)
+@cache
 def table(name: str) -> Any:
     """A DynamoDB ``Table`` resource (typed values: Decimal numbers, native str/bool/list/map)."""
     return boto3.session.Session().resource("dynamodb", config=_CONFIG).Table(name)

@@ -23,7 +23,6 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
-from aws_lambda_powertools.event_handler.middlewares import NextMiddleware
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import Router
 
@@ -77,7 +76,12 @@ def _validation_error(exc: RequestValidationError) -> Response:
         return envelope_error(400, "invalid_body", "The request body is not valid JSON.")
     code = "invalid_body" if where == "body" else "invalid_query"
     message = f"{field}: {reason}" if field else reason
-    details = {"errors": [{"location": ".".join(map(str, e.get("loc", ()))), "message": e.get("msg", "")} for e in errors[:20]]}
+    details = {
+        "errors": [
+            {"location": ".".join(map(str, e.get("loc", ()))), "message": e.get("msg", "")}
+            for e in errors[:20]
+        ]
+    }
     return envelope_error(400, code, message, details)
 
 
@@ -88,7 +92,6 @@ class Api:
         self.route_spec = route
         self.router = Router()
         self.resolver = _resolver()
-        self.resolver.use(middlewares=[self._guard])
 
     # --- registration -------------------------------------------------------------------
     def route(self, func: Callable[..., Any]) -> Callable[..., Any]:
@@ -100,6 +103,15 @@ class Api:
         return func
 
     def handler(self, event: dict[str, Any], context: Any) -> dict[str, Any]:
+        # Admission runs before the resolver: Powertools validates bodies before any
+        # middleware, and an anonymous caller must get 401, not a hint about the body shape.
+        try:
+            principal = self._admit(event)
+        except ApiError as exc:
+            return _proxy_response(envelope_error(exc.status, exc.code, exc.message, exc.details))
+        if principal is not None:
+            self.resolver.append_context(principal=principal)
+            logger.append_keys(workspace=principal.workspace, key_id=principal.key_id)
         return self.resolver.resolve(event, context)
 
     # --- request helpers ----------------------------------------------------------------
@@ -126,31 +138,40 @@ class Api:
         return dict(self.event.multi_value_query_string_parameters or {})
 
     def header(self, name: str) -> str | None:
-        return self.event.headers.get(name) or _header_ci(self.event.headers, name)
+        return _header_ci(self.event.headers, name)
 
-    # --- middleware ---------------------------------------------------------------------
-    def _guard(self, app: APIGatewayRestResolver, next_middleware: NextMiddleware) -> Response:
-        event = app.current_event
-        body = event.body or ""
-        if len(body) > settings().max_body_bytes:
+    # --- admission ----------------------------------------------------------------------
+    def _admit(self, event: dict[str, Any]) -> auth.Principal | None:
+        """Size, key and scope checks; the authenticated principal (None on public routes)."""
+        body = event.get("body") or ""
+        size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
+        if size > settings().max_body_bytes:
             raise PayloadTooLarge(
                 f"The request body is larger than {settings().max_body_bytes} bytes.",
                 {"limit_bytes": settings().max_body_bytes},
             )
         scope = self.route_spec.scope
-        if scope is not None:
-            params = event.multi_value_query_string_parameters or {}
-            if any(name.lower() in _KEY_QUERY_PARAMS for name in params):
-                raise Unauthorized(
-                    "API keys are not accepted in the query string (URLs end up in logs); "
-                    "send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'."
-                )
-            principal = auth.authenticate(auth.token_from_headers(event.headers or {}))
-            if scope not in principal.scopes:
-                raise InsufficientScope(scope)
-            app.append_context(principal=principal)
-            logger.append_keys(workspace=principal.workspace, key_id=principal.key_id)
-        return next_middleware(app)
+        if scope is None:
+            return None
+        params = event.get("multiValueQueryStringParameters") or event.get("queryStringParameters") or {}
+        if any(name.lower() in _KEY_QUERY_PARAMS for name in params):
+            raise Unauthorized(
+                "API keys are not accepted in the query string (URLs end up in logs); "
+                "send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'."
+            )
+        principal = auth.authenticate(auth.token_from_headers(event.get("headers") or {}))
+        if scope not in principal.scopes:
+            raise InsufficientScope(scope)
+        return principal
+
+
+def _proxy_response(response: Response) -> dict[str, Any]:
+    return {
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
 
 
 def _header_ci(headers: dict[str, str] | None, name: str) -> str | None:

@@ -196,7 +196,9 @@ def _is_datetime(text: str) -> bool:
 def _number(value: int | float | Decimal) -> int | float:
     if isinstance(value, float) and not math.isfinite(value):
         raise ValueProblem("expected a finite number (NaN and Infinity are not allowed)")
-    number = value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else value)
+    number = (
+        value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else value)
+    )
     if not number.is_finite():
         raise ValueProblem("expected a finite number (NaN and Infinity are not allowed)")
     digits = number.normalize().as_tuple()

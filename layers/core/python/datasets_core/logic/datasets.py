@@ -47,7 +47,9 @@ def detail(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def list_datasets(principal: auth.Principal, params: dict[str, list[str]]) -> tuple[list[dict[str, Any]], dict[str, int]]:
+def list_datasets(
+    principal: auth.Principal, params: dict[str, list[str]]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
     page = parse_page(single(params, "limit"), single(params, "offset"))
     text = (single(params, "q") or "").casefold()
     sort_field, descending = _parse_sort(single(params, "sort"))
@@ -64,7 +66,11 @@ def list_datasets(principal: auth.Principal, params: dict[str, list[str]]) -> tu
 
     items.sort(key=sort_key, reverse=descending)
     window = items[page.offset : page.offset + page.limit]
-    return [summary(item) for item in window], {"total": len(items), "limit": page.limit, "offset": page.offset}
+    return [summary(item) for item in window], {
+        "total": len(items),
+        "limit": page.limit,
+        "offset": page.offset,
+    }
 
 
 def _parse_sort(raw: str | None) -> tuple[str, bool]:

@@ -15,7 +15,8 @@ def create(principal: auth.Principal, request: CreateKey) -> dict[str, Any]:
     unknown = sorted(set(request.scopes) - set(auth.SCOPES))
     if unknown:
         raise InvalidBody(
-            f"Unknown scope(s): {', '.join(unknown)}.", {"unknown_scopes": unknown, "valid_scopes": list(auth.SCOPES)}
+            f"Unknown scope(s): {', '.join(unknown)}.",
+            {"unknown_scopes": unknown, "valid_scopes": list(auth.SCOPES)},
         )
     escalation = sorted(set(request.scopes) - principal.scopes)
     if escalation:
@@ -76,4 +77,7 @@ def revoke(principal: auth.Principal, key_id: str) -> dict[str, Any]:
 
 
 def _view(record: dict[str, Any]) -> dict[str, Any]:
-    return {field: record.get(field) for field in ("id", "name", "scopes", "created_at", "last_used_at", "expires_at")}
+    return {
+        field: record.get(field)
+        for field in ("id", "name", "scopes", "created_at", "last_used_at", "expires_at")
+    }

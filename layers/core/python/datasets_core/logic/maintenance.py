@@ -18,12 +18,16 @@ def request_purge(workspace: str, dataset_id: str) -> None:
     """
     queue_url = settings().maintenance_queue_url
     if not queue_url:
-        logger.warning("no maintenance queue configured; purge left pending", extra={"dataset_id": dataset_id})
+        logger.warning(
+            "no maintenance queue configured; purge left pending", extra={"dataset_id": dataset_id}
+        )
         return
     try:
         aws.client("sqs").send_message(
             QueueUrl=queue_url,
-            MessageBody=json.dumps({"task": "purge_dataset", "workspace": workspace, "dataset_id": dataset_id}),
+            MessageBody=json.dumps(
+                {"task": "purge_dataset", "workspace": workspace, "dataset_id": dataset_id}
+            ),
         )
     except Exception:  # noqa: BLE001 - the PURGE marker keeps the work; see docstring
         logger.exception("could not queue dataset purge", extra={"dataset_id": dataset_id})

@@ -128,7 +128,9 @@ def update(
     }
     transact: list[dict[str, Any]] = [{"Update": update}]
     new_name = changes.get("name")
-    renaming = rename_from is not None and new_name is not None and new_name.casefold() != rename_from.casefold()
+    renaming = (
+        rename_from is not None and new_name is not None and new_name.casefold() != rename_from.casefold()
+    )
     if renaming:
         transact.append(
             {
@@ -195,7 +197,9 @@ def delete(workspace: str, dataset: dict[str, Any], at: str) -> None:
         )
     except ClientError as exc:
         codes = cancellation_codes(exc)
-        if (codes and codes[0] == "ConditionalCheckFailed") or error_code(exc) == "ConditionalCheckFailedException":
+        if (codes and codes[0] == "ConditionalCheckFailed") or error_code(
+            exc
+        ) == "ConditionalCheckFailedException":
             raise DatasetNotFound(dataset["id"]) from exc
         raise
 
@@ -205,7 +209,12 @@ def finish_purge(workspace: str, dataset_id: str, rows_removed: int) -> None:
     table_name = settings().meta_table
     meta().meta.client.transact_write_items(
         TransactItems=[
-            {"Delete": {"TableName": table_name, "Key": {"pk": ws_pk(workspace), "sk": f"PURGE#{dataset_id}"}}},
+            {
+                "Delete": {
+                    "TableName": table_name,
+                    "Key": {"pk": ws_pk(workspace), "sk": f"PURGE#{dataset_id}"},
+                }
+            },
             {
                 "Update": {
                     "TableName": table_name,

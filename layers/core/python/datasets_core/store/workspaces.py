@@ -30,7 +30,9 @@ def get(workspace: str) -> dict[str, Any]:
     }
 
 
-def set_plan(workspace: str, *, max_rows: int | None = None, max_datasets: int | None = None) -> dict[str, Any]:
+def set_plan(
+    workspace: str, *, max_rows: int | None = None, max_datasets: int | None = None
+) -> dict[str, Any]:
     sets, values = [], {}
     if max_rows is not None:
         sets.append("max_rows = :r")
