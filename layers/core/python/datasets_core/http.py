@@ -140,6 +140,21 @@ class Api:
     def header(self, name: str) -> str | None:
         return _header_ci(self.event.headers, name)
 
+    def once(self, compute: Callable[[], Response]) -> Response:
+        """Run a write at most once per ``Idempotency-Key`` header (see ``idempotency``)."""
+        from . import idempotency  # only write endpoints pay for the idempotency utility
+
+        event = self.event
+        request = {
+            "workspace": self.principal.workspace,
+            "key": self.header(idempotency.HEADER),
+            "method": event.http_method,
+            "path": event.path,
+            "query": self.query_params(),
+            "body": event.decoded_body or "",
+        }
+        return idempotency.once(request, compute, self.resolver.lambda_context)
+
     # --- admission ----------------------------------------------------------------------
     def _admit(self, event: dict[str, Any]) -> auth.Principal | None:
         """Size, key and scope checks; the authenticated principal (None on public routes)."""

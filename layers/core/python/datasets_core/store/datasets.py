@@ -225,3 +225,83 @@ def finish_purge(workspace: str, dataset_id: str, rows_removed: int) -> None:
             },
         ]
     )
+
+
+def allocate_row_indexes(workspace: str, dataset_id: str, count: int) -> int:
+    """Reserve ``count`` consecutive row indexes with one atomic counter update; the first."""
+    try:
+        response = meta().update_item(
+            Key=dataset_key(workspace, dataset_id),
+            UpdateExpression="ADD next_row_index :n",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":n": count},
+            ReturnValues="UPDATED_NEW",
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            raise DatasetNotFound(dataset_id) from exc
+        raise
+    return int(response["Attributes"]["next_row_index"]) - count
+
+
+def add_row_count(workspace: str, dataset_id: str, delta: int, *, workspace_too: bool = False) -> None:
+    """Move the dataset's exact ``row_count`` (and, when asked, the workspace's) by ``delta``.
+
+    A dataset deleted meanwhile is left alone: its purge gives its rows back to the workspace.
+    """
+    if not delta:
+        return
+    table_name = settings().meta_table
+    transact: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": table_name,
+                "Key": dataset_key(workspace, dataset_id),
+                "UpdateExpression": "ADD row_count :d",
+                "ConditionExpression": "attribute_exists(pk)",
+                "ExpressionAttributeValues": {":d": delta},
+            }
+        }
+    ]
+    if workspace_too:
+        transact.append(
+            {
+                "Update": {
+                    "TableName": table_name,
+                    "Key": workspaces.workspace_key(workspace),
+                    "UpdateExpression": "ADD row_count :d",
+                    "ExpressionAttributeValues": {":d": delta},
+                }
+            }
+        )
+    try:
+        meta().meta.client.transact_write_items(TransactItems=transact)
+    except ClientError as exc:
+        if cancellation_codes(exc)[:1] == ["ConditionalCheckFailed"]:
+            return
+        raise
+
+
+def save_columns(
+    workspace: str, dataset_id: str, columns: list[dict[str, Any]], next_column: int, expected_next: int
+) -> None:
+    """Store a grown column list if nobody else grew it meanwhile (``Conflict`` otherwise)."""
+    try:
+        meta().update_item(
+            Key=dataset_key(workspace, dataset_id),
+            UpdateExpression="SET #columns = :columns, next_column = :next",
+            ConditionExpression="attribute_exists(pk) AND next_column = :expected",
+            ExpressionAttributeNames={"#columns": "columns"},
+            ExpressionAttributeValues={
+                ":columns": columns,
+                ":next": next_column,
+                ":expected": expected_next,
+            },
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            current = meta().get_item(Key=dataset_key(workspace, dataset_id), ConsistentRead=True).get("Item")
+            if not current:
+                raise DatasetNotFound(dataset_id) from exc
+            raise Conflict("The dataset's columns changed meanwhile; retry.") from exc
+        raise

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ..config import settings
+from ..errors import PlanLimitExceeded
 from ..jsonutil import to_native
-from .tables import meta, ws_pk
+from .tables import error_code, meta, ws_pk
 
 WORKSPACE_SK = "WORKSPACE"
 
@@ -56,3 +59,47 @@ def below_limit_condition(counter: str, limit: str, default: int) -> tuple[str, 
         f" OR (attribute_exists({limit}) AND (attribute_not_exists({counter}) OR {counter} < {limit}))"
     )
     return condition, {":default_limit": default}
+
+
+class _LimitReached(Exception):
+    pass
+
+
+def reserve_rows(workspace: str, count: int) -> None:
+    """Count ``count`` new rows against the plan, or ``plan_limit_exceeded`` (nothing changed).
+
+    Rows are reserved before they are written and given back (``release_rows``) if the write
+    fails, so concurrent writers can never overshoot the limit together.
+    """
+    allowed = get(workspace)["max_rows"] - count
+    try:
+        if allowed < 0:
+            raise _LimitReached
+        meta().update_item(
+            Key=workspace_key(workspace),
+            UpdateExpression="ADD row_count :n",
+            ConditionExpression="attribute_not_exists(row_count) OR row_count <= :allowed",
+            ExpressionAttributeValues={":n": count, ":allowed": allowed},
+        )
+    except (ClientError, _LimitReached) as exc:
+        if isinstance(exc, ClientError) and error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        usage = get(workspace)
+        raise PlanLimitExceeded(
+            f"Writing {count} row(s) would pass this workspace's limit of {usage['max_rows']} rows.",
+            {
+                "limit": usage["max_rows"],
+                "current": usage["row_count"],
+                "requested": count,
+                "resource": "rows",
+            },
+        ) from exc
+
+
+def release_rows(workspace: str, count: int) -> None:
+    if count:
+        meta().update_item(
+            Key=workspace_key(workspace),
+            UpdateExpression="ADD row_count :n",
+            ExpressionAttributeValues={":n": -count},
+        )

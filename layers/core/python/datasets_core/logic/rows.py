@@ -1,0 +1,215 @@
+"""Row writes and single-row reads: insert, get, patch, replace, delete, and the audit trail.
+
+Queries and the bulk ``where`` writes live in ``logic/row_query.py``. Every write checks all
+of its input before the first item is written, and keeps ``row_count`` exact: counters move
+by what actually landed, and a failed batch is undone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import auth
+from ..config import settings
+from ..errors import Conflict, InvalidBody, PayloadTooLarge, RowNotFound
+from ..models import RESERVED_COLUMNS
+from ..query.paging import parse_page, single
+from ..rowids import new_row_id, parse_row_id, row_index_of
+from ..store import changes as change_store
+from ..store import datasets as dataset_store
+from ..store import rows as row_store
+from ..store import workspaces
+from ..timeutil import now_iso
+from . import schema
+
+_CONCURRENT_WRITE_RETRIES = 3
+
+
+# --- insert ----------------------------------------------------------------------------------
+def rows_of_insert_body(body: Any) -> tuple[list[Any], str | None]:
+    """The rows of a POST body (``{"rows": [...]}``, a bare array or one object) and ``upsert_on``."""
+    upsert_on = None
+    if isinstance(body, dict) and "rows" in body and isinstance(body["rows"], list):
+        extra = sorted(set(body) - {"rows", "upsert_on"})
+        if extra:
+            raise InvalidBody(
+                f"Unexpected field '{extra[0]}' beside 'rows' (allowed: rows, upsert_on).", {"fields": extra}
+            )
+        upsert_on = body.get("upsert_on")
+        if upsert_on is not None and not isinstance(upsert_on, str):
+            raise InvalidBody("upsert_on must be a column name.", {"field": "upsert_on"})
+        raw_rows = body["rows"]
+    elif isinstance(body, list):
+        raw_rows = body
+    elif isinstance(body, dict):
+        raw_rows = [body]
+    else:
+        raise InvalidBody('The body must be a row object, an array of rows, or {"rows": [...]}.')
+    if not raw_rows:
+        raise InvalidBody("There are no rows to insert.")
+    limit = settings().max_rows_per_request
+    if len(raw_rows) > limit:
+        raise PayloadTooLarge(
+            f"At most {limit} rows per request; this one has {len(raw_rows)}.",
+            {"limit": limit, "rows": len(raw_rows)},
+        )
+    return raw_rows, upsert_on
+
+
+def insert(principal: auth.Principal, dataset_id: str, body: Any) -> dict[str, Any]:
+    raw_rows, upsert_on = rows_of_insert_body(body)
+    if upsert_on is not None:
+        from . import upsert  # the index engine's merge path
+
+        return upsert.upsert(principal, dataset_id, raw_rows, upsert_on)
+    for position, raw in enumerate(raw_rows):
+        if isinstance(raw, dict):
+            _refuse_metadata(raw, position)
+
+    def attempt(dataset: dict[str, Any]) -> tuple[dict[str, Any], schema.Checked]:
+        checked = schema.check_rows(dataset, raw_rows)
+        return schema.grow(principal.workspace, dataset, checked), checked
+
+    dataset, checked = schema.with_schema(principal.workspace, dataset_id, attempt)
+    created = write_new_rows(principal, dataset, checked.rows)
+    return {"inserted": len(created), "rows": created}
+
+
+def _refuse_metadata(raw: dict[str, Any], position: int) -> None:
+    try:
+        schema.split_metadata(raw, None)
+    except InvalidBody as exc:
+        raise InvalidBody(f"Row {position}: {exc.message}", {**exc.details, "row": position}) from exc
+
+
+def write_new_rows(
+    principal: auth.Principal, dataset: dict[str, Any], fields: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Write checked rows as new rows (all or nothing); their API form."""
+    count = len(fields)
+    workspaces.reserve_rows(principal.workspace, count)
+    try:
+        start = dataset_store.allocate_row_indexes(principal.workspace, dataset["id"], count)
+        at = now_iso()
+        items = [
+            row_store.to_item(dataset, start + offset, new_row_id(start + offset), row, at, at)
+            for offset, row in enumerate(fields)
+        ]
+        row_store.put_new(items)
+    except BaseException:
+        workspaces.release_rows(principal.workspace, count)
+        raise
+    dataset_store.add_row_count(principal.workspace, dataset["id"], count)
+    created = [row_store.from_item(dataset, item) for item in items]
+    change_store.record(
+        [
+            change_store.entry(
+                dataset["id"], row["id"], "insert", principal.key_id, at, _diff({}, _user_fields(row))
+            )
+            for row in created
+        ]
+    )
+    return created
+
+
+# --- single rows -----------------------------------------------------------------------------
+def _find(workspace: str, dataset_id: str, row_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The dataset and the stored item of ``row_id`` (``row_not_found`` if absent)."""
+    dataset = dataset_store.get(workspace, dataset_id)
+    row_index = row_index_of(row_id)
+    item = row_store.get(dataset, row_index) if row_index is not None else None
+    if item is None or item["id"] != str(parse_row_id(row_id)):
+        raise RowNotFound(row_id)
+    return dataset, item
+
+
+def get_one(principal: auth.Principal, dataset_id: str, row_id: str) -> dict[str, Any]:
+    dataset, item = _find(principal.workspace, dataset_id, row_id)
+    return row_store.from_item(dataset, item)
+
+
+def patch_one(principal: auth.Principal, dataset_id: str, row_id: str, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict) or set(body) != {"set"} or not isinstance(body["set"], dict):
+        raise InvalidBody('The body must be {"set": {<column>: <value>, ...}}.')
+    return _rewrite(principal, dataset_id, row_id, body["set"], replace=False)
+
+
+def replace_one(principal: auth.Principal, dataset_id: str, row_id: str, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise InvalidBody("The body must be the row as a JSON object.")
+    return _rewrite(principal, dataset_id, row_id, body, replace=True)
+
+
+def _rewrite(
+    principal: auth.Principal, dataset_id: str, row_id: str, raw: dict[str, Any], *, replace: bool
+) -> dict[str, Any]:
+    for _ in range(_CONCURRENT_WRITE_RETRIES):
+        dataset, item = _find(principal.workspace, dataset_id, row_id)
+        current = row_store.from_item(dataset, item)
+        fields = schema.split_metadata(raw, current)
+        checked = schema.check_rows(dataset, [fields], label="Row")
+        dataset = schema.grow(principal.workspace, dataset, checked)
+        old = _user_fields(current)
+        new = {name: value for name, value in checked.rows[0].items()}
+        merged = {**{name: None for name in old}, **new} if replace else {**old, **new}
+        at = now_iso()
+        stored = row_store.to_item(
+            dataset, current["row_index"], current["id"], merged, current["created_at"], at
+        )
+        if row_store.replace_if_unchanged(stored, expected=item) is not None:
+            after = row_store.from_item(dataset, stored)
+            change_store.record(
+                [
+                    change_store.entry(
+                        dataset_id,
+                        after["id"],
+                        "replace" if replace else "update",
+                        principal.key_id,
+                        at,
+                        _diff(old, _user_fields(after)),
+                    )
+                ]
+            )
+            return after
+    raise Conflict("The row was changed by another request meanwhile; retry.")
+
+
+def delete_one(principal: auth.Principal, dataset_id: str, row_id: str) -> dict[str, Any]:
+    dataset, item = _find(principal.workspace, dataset_id, row_id)
+    gone = row_store.delete_row(item, expected_id=item["id"])
+    if gone is None:
+        raise RowNotFound(row_id)
+    dataset_store.add_row_count(principal.workspace, dataset_id, -1, workspace_too=True)
+    before = _user_fields(row_store.from_item(dataset, gone))
+    change_store.record(
+        [change_store.entry(dataset_id, item["id"], "delete", principal.key_id, now_iso(), _diff(before, {}))]
+    )
+    return {"deleted": True, "id": item["id"]}
+
+
+def changes(
+    principal: auth.Principal, dataset_id: str, row_id: str, params: dict[str, list[str]]
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """A row's audit trail, newest first. Deleted rows keep their trail (until it expires)."""
+    dataset = dataset_store.get(principal.workspace, dataset_id)
+    if row_index_of(row_id) is None:
+        raise RowNotFound(row_id)
+    page = parse_page(single(params, "limit"), single(params, "offset"))
+    entries, total = change_store.history(dataset["id"], str(parse_row_id(row_id)), page.limit, page.offset)
+    if not total and row_store.get(dataset, row_index_of(row_id) or 0) is None:
+        raise RowNotFound(row_id)
+    return entries, {"total": total, "limit": page.limit, "offset": page.offset}
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _user_fields(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if name not in RESERVED_COLUMNS}
+
+
+def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{column: {old, new}}`` for every column whose value changed."""
+    return {
+        name: {"old": old.get(name), "new": new.get(name)}
+        for name in sorted(old.keys() | new.keys())
+        if old.get(name) != new.get(name)
+    }

@@ -1,0 +1,116 @@
+"""A dataset's columns: checking incoming fields against them and growing them.
+
+The first non-null value written to an unknown field defines its column's type; later
+values must fit it. A field whose values are all null creates no column yet (a null is an
+absent attribute either way). Every check happens before anything is written, so a bad
+value rejects the whole request, naming its row and column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .. import values
+from ..config import settings
+from ..errors import Conflict, InvalidBody
+from ..models import RESERVED_COLUMNS, column_name_problem
+from ..store import datasets as dataset_store
+
+T = TypeVar("T")
+_SCHEMA_RETRIES = 3
+
+
+@dataclass
+class Checked:
+    """Normalised fields per row, and the columns they add to the dataset."""
+
+    rows: list[dict[str, Any]]
+    new_columns: list[dict[str, Any]] = field(default_factory=list)
+
+
+def columns_by_name(dataset: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {column["name"]: column for column in dataset.get("columns", [])}
+
+
+def check_rows(dataset: dict[str, Any], raw_rows: list[Any], *, label: str = "Row") -> Checked:
+    """Normalise every field of every row for its column, inferring types of new columns.
+
+    Metadata fields must have been taken out by the caller (they are refused here).
+    ``label`` names a row in messages ("Row 3", or "set" for a bulk update).
+    """
+    known = columns_by_name(dataset)
+    new_types: dict[str, str] = {}
+    checked: list[dict[str, Any]] = []
+    for position, raw in enumerate(raw_rows):
+        where = f"{label} {position}" if len(raw_rows) > 1 or label == "Row" else label
+        if not isinstance(raw, dict):
+            raise InvalidBody(f"{where} is not a JSON object.", {"row": position})
+        fields: dict[str, Any] = {}
+        for name, value in raw.items():
+            problem = column_name_problem(name)
+            if problem:
+                raise InvalidBody(f"{where}: invalid column name '{name}': {problem}.", _at(position, name))
+            column_type = known[name]["type"] if name in known else new_types.get(name)
+            if column_type is None and value is not None:
+                inferred = values.infer_type(value)
+                column_type = new_types[name] = inferred.value if inferred else None
+            try:
+                fields[name] = values.normalize(value, column_type) if column_type else None
+            except values.ValueProblem as exc:
+                raise InvalidBody(
+                    f"{where}, column '{name}' ({column_type}): {exc}.",
+                    {**_at(position, name), "type": column_type},
+                ) from exc
+        checked.append(fields)
+    total = len(known) + len(new_types)
+    if total > settings().max_columns:
+        raise InvalidBody(
+            f"A dataset has at most {settings().max_columns} columns; this write would make it {total}.",
+            {"max_columns": settings().max_columns, "new_columns": sorted(new_types)},
+        )
+    next_column = int(dataset.get("next_column", len(known)))
+    new_columns = [
+        {"name": name, "type": column_type, "attr": f"c{next_column + offset}", "indexed": False}
+        for offset, (name, column_type) in enumerate(new_types.items())
+    ]
+    return Checked(checked, new_columns)
+
+
+def _at(position: int, name: str) -> dict[str, Any]:
+    return {"row": position, "column": name}
+
+
+def split_metadata(raw: dict[str, Any], current: dict[str, Any] | None) -> dict[str, Any]:
+    """The user fields of ``raw``; metadata fields may only repeat the row's current values."""
+    user_fields = {name: value for name, value in raw.items() if name not in RESERVED_COLUMNS}
+    for name in RESERVED_COLUMNS & raw.keys():
+        if current is None:
+            raise InvalidBody(f"'{name}' is set by the API and cannot be written.", {"field": name})
+        if raw[name] != current.get(name):
+            raise InvalidBody(f"'{name}' is immutable and cannot be changed.", {"field": name})
+    return user_fields
+
+
+def grow(workspace: str, dataset: dict[str, Any], checked: Checked) -> dict[str, Any]:
+    """The dataset with ``checked.new_columns`` stored (``Conflict`` if the schema moved meanwhile)."""
+    if not checked.new_columns:
+        return dataset
+    columns = [*dataset.get("columns", []), *checked.new_columns]
+    expected = int(dataset.get("next_column", len(dataset.get("columns", []))))
+    next_column = expected + len(checked.new_columns)
+    dataset_store.save_columns(workspace, dataset["id"], columns, next_column, expected)
+    return {**dataset, "columns": columns, "next_column": next_column}
+
+
+def with_schema(workspace: str, dataset_id: str, attempt: Callable[[dict[str, Any]], T]) -> T:
+    """Run ``attempt(dataset)`` on a fresh read, again if a concurrent schema change raced it."""
+    for remaining in range(_SCHEMA_RETRIES, 0, -1):
+        dataset = dataset_store.get(workspace, dataset_id)
+        try:
+            return attempt(dataset)
+        except Conflict:
+            if remaining == 1:
+                raise
+    raise AssertionError("unreachable")

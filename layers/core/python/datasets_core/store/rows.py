@@ -1,0 +1,285 @@
+"""Row items in the ``rows`` table: layout, codecs, reads and resilient batch writes.
+
+Layout (see README, "Storage layout"):
+
+- ``pk = <dataset_id>#<generation>.<shard>`` with ``shard = row_index % shards``, ``sk =
+  row_index``. Spreading a dataset over ``shards`` partition keys lifts the 1,000 writes/s
+  ceiling of one partition; the generation lets an import build a replacement set of rows
+  beside the live one and swap them with one write to the dataset item.
+- ``id`` (the row's UUID), ``ca`` / ``ua`` (created/updated timestamps) and one attribute per
+  user column, named by the column's ``attr`` (``c0``, ``c1`` ...). User column names never
+  appear in an expression, not even as placeholders' values.
+- Nulls are absent attributes.
+- ``x<slot>p`` / ``x<slot>s``: index slot keys (see ``query.encoding``), added by
+  ``index_keys`` when the dataset indexes a column.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from .. import values
+from ..config import settings
+from ..errors import ApiError
+from ..observability import logger
+from .tables import error_code, rows
+
+BATCH_SIZE = 25  # BatchWriteItem's maximum
+_MAX_BATCH_ATTEMPTS = 10
+_RETRYABLE = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+    }
+)
+
+
+class WriteIncomplete(ApiError):
+    """DynamoDB kept refusing part of a batch; ``written`` says how much did land."""
+
+    status = 503
+    code = "internal_error"
+
+    def __init__(self, written: list[dict[str, Any]]) -> None:
+        super().__init__("The storage service is busy; nothing was changed. Retry the request.")
+        self.written = written
+
+
+# --- keys and codecs -------------------------------------------------------------------------
+def generation(dataset: dict[str, Any]) -> int:
+    return int(dataset.get("generation", 0))
+
+
+def partition(dataset: dict[str, Any], row_index: int, gen: int | None = None) -> str:
+    gen = generation(dataset) if gen is None else gen
+    return f"{dataset['id']}#{gen}.{row_index % int(dataset['shards'])}"
+
+
+def partitions(dataset: dict[str, Any], gen: int | None = None) -> list[str]:
+    gen = generation(dataset) if gen is None else gen
+    return [f"{dataset['id']}#{gen}.{shard}" for shard in range(int(dataset["shards"]))]
+
+
+def row_key(dataset: dict[str, Any], row_index: int) -> dict[str, Any]:
+    return {"pk": partition(dataset, row_index), "sk": row_index}
+
+
+def to_item(
+    dataset: dict[str, Any],
+    row_index: int,
+    row_id: str,
+    fields: dict[str, Any],
+    created_at: str,
+    updated_at: str,
+    gen: int | None = None,
+) -> dict[str, Any]:
+    """The stored item of a row whose ``fields`` are already normalised for their columns."""
+    by_name = {column["name"]: column for column in dataset.get("columns", [])}
+    item: dict[str, Any] = {
+        "pk": partition(dataset, row_index, gen),
+        "sk": row_index,
+        "id": row_id,
+        "ca": created_at,
+        "ua": updated_at,
+    }
+    for name, value in fields.items():
+        if value is None:
+            continue
+        column = by_name[name]
+        item[column["attr"]] = values.to_store(value, column["type"])
+    item.update(index_keys(dataset, row_index, fields))
+    return item
+
+
+def from_item(dataset: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+    """The API form of a stored row: metadata first, then every column in schema order."""
+    row: dict[str, Any] = {
+        "id": item["id"],
+        "row_index": int(item["sk"]),
+        "created_at": item["ca"],
+        "updated_at": item["ua"],
+    }
+    for column in dataset.get("columns", []):
+        # Every column appears, null when the row has no value: rows read like a table's.
+        row[column["name"]] = values.from_store(item.get(column["attr"]), column["type"])
+    return row
+
+
+def index_keys(dataset: dict[str, Any], row_index: int, fields: dict[str, Any]) -> dict[str, Any]:
+    """Index slot attributes of a row (none until the dataset indexes a column)."""
+    return {}
+
+
+# --- reads -----------------------------------------------------------------------------------
+def get(dataset: dict[str, Any], row_index: int) -> dict[str, Any] | None:
+    item = rows().get_item(Key=row_key(dataset, row_index), ConsistentRead=True).get("Item")
+    return to_native_item(item) if item else None
+
+
+def to_native_item(item: dict[str, Any]) -> dict[str, Any]:
+    """Row index as int (numbers in user columns stay Decimal until ``values.from_store``)."""
+    return item if not item else {**item, "sk": int(item["sk"])}
+
+
+class ReadMeter:
+    """Counts what a request reads (the sum of ScannedCount), reported as ``meta.items_read``."""
+
+    def __init__(self) -> None:
+        self.items_read = 0
+
+    def add(self, page: dict[str, Any]) -> None:
+        self.items_read += int(page.get("ScannedCount", page.get("Count", 0)))
+
+
+def query_partition(
+    pk: str,
+    meter: ReadMeter,
+    *,
+    filter_expression: str | None = None,
+    names: dict[str, str] | None = None,
+    value_map: dict[str, Any] | None = None,
+    descending: bool = False,
+    page_size: int | None = None,
+    start_key: dict[str, Any] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Every item of one partition in ``sk`` order (lazily, page by page)."""
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(pk),
+        "ScanIndexForward": not descending,
+        "ConsistentRead": True,
+    }
+    if filter_expression:
+        kwargs["FilterExpression"] = filter_expression
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if value_map:
+            kwargs["ExpressionAttributeValues"] = value_map
+    if page_size:
+        kwargs["Limit"] = page_size
+    if start_key:
+        kwargs["ExclusiveStartKey"] = start_key
+    while True:
+        page = rows().query(**kwargs)
+        meter.add(page)
+        for item in page.get("Items", []):
+            yield to_native_item(item)
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# --- writes ----------------------------------------------------------------------------------
+def batch_write(
+    requests: list[dict[str, Any]], *, sleep: Callable[[float], None] = time.sleep
+) -> list[dict[str, Any]]:
+    """Send ``PutRequest`` / ``DeleteRequest`` entries in full batches of 25.
+
+    Unprocessed items and throttling errors are retried with exponential backoff and full
+    jitter. Returns the requests that landed; raises ``WriteIncomplete`` (carrying them) when
+    DynamoDB keeps refusing, so the caller can undo or account for exactly what was written.
+    boto3's ``batch_writer`` is not used because it hides which items landed.
+    """
+    client = rows().meta.client
+    table_name = settings().rows_table
+    written: list[dict[str, Any]] = []
+    for start in range(0, len(requests), BATCH_SIZE):
+        pending = requests[start : start + BATCH_SIZE]
+        attempt = 0
+        while pending:
+            try:
+                response = client.batch_write_item(RequestItems={table_name: pending})
+                unprocessed = response.get("UnprocessedItems", {}).get(table_name, [])
+            except ClientError as exc:
+                if error_code(exc) not in _RETRYABLE:
+                    raise WriteIncomplete(written) from exc
+                unprocessed = pending
+            landed = [request for request in pending if request not in unprocessed]
+            written.extend(landed)
+            pending = list(unprocessed)
+            if pending:
+                attempt += 1
+                if attempt >= _MAX_BATCH_ATTEMPTS:
+                    raise WriteIncomplete(written)
+                sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+    return written
+
+
+def put_requests(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"PutRequest": {"Item": item}} for item in items]
+
+
+def delete_requests(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"DeleteRequest": {"Key": {"pk": key["pk"], "sk": key["sk"]}}} for key in keys]
+
+
+def put_new(items: list[dict[str, Any]]) -> None:
+    """Write brand-new rows all-or-nothing: on failure, remove what landed and re-raise."""
+    try:
+        batch_write(put_requests(items))
+    except WriteIncomplete as exc:
+        _undo_puts(exc.written)
+        raise
+
+
+def _undo_puts(written: list[dict[str, Any]]) -> None:
+    keys = [request["PutRequest"]["Item"] for request in written]
+    try:
+        batch_write(delete_requests(keys))
+    except WriteIncomplete as exc:
+        # Still refused after every retry: say exactly which rows are left so an operator
+        # can remove them (the request itself already failed, and counters never saw them).
+        left = [
+            key
+            for key in keys
+            if {"DeleteRequest": {"Key": {"pk": key["pk"], "sk": key["sk"]}}} not in exc.written
+        ]
+        logger.error(
+            "rows of a failed insert could not be removed",
+            extra={"rows": [{"pk": key["pk"], "sk": key["sk"]} for key in left]},
+        )
+
+
+def replace_if_unchanged(item: dict[str, Any], *, expected: dict[str, Any]) -> dict[str, Any] | None:
+    """Write ``item`` over a row only if it is still exactly as read (``expected``); else None.
+
+    The condition on ``ua`` (updated_at) makes concurrent read-modify-write cycles safe: the
+    loser re-reads and tries again instead of silently undoing the winner's change.
+    """
+    try:
+        rows().meta.client.put_item(  # the client: bulk writes call this from several threads
+            TableName=settings().rows_table,
+            Item=item,
+            ConditionExpression="id = :id AND ua = :ua",
+            ExpressionAttributeValues={":id": expected["id"], ":ua": expected["ua"]},
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
+    return item
+
+
+def delete_row(key: dict[str, Any], *, expected_id: str) -> dict[str, Any] | None:
+    """Delete a row if it exists with ``expected_id``; the deleted item, or None."""
+    try:
+        response = rows().meta.client.delete_item(  # thread-safe client (see above)
+            TableName=settings().rows_table,
+            Key={"pk": key["pk"], "sk": key["sk"]},
+            ConditionExpression="id = :id",
+            ExpressionAttributeValues={":id": expected_id},
+            ReturnValues="ALL_OLD",
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
+    return to_native_item(response.get("Attributes") or {}) or None
