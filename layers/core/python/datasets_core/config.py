@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     max_columns: int = 500
     max_indexes: int = 5
     changes_retention_days: int = 90
+    # Signs pagination cursors; the same value must reach every function of a deployment.
+    cursor_secret: str = ""
 
 
 @lru_cache(maxsize=1)

@@ -71,9 +71,15 @@ class CreateDataset(Strict):
     columns: list[ColumnDeclaration] = Field(default_factory=list, max_length=500)
 
 
+class IndexChanges(Strict):
+    add: list[ColumnName] = Field(default_factory=list, max_length=5)
+    drop: list[ColumnName] = Field(default_factory=list, max_length=5)
+
+
 class UpdateDataset(Strict):
     name: DatasetName | None = None
     description: Description | None = None
+    indexes: IndexChanges | None = None
 
 
 class CreateKey(Strict):

@@ -12,7 +12,7 @@ from ..models import CreateDataset, UpdateDataset
 from ..query.paging import parse_page, single
 from ..store import datasets as dataset_store
 from ..timeutil import now_iso
-from . import maintenance
+from . import indexes, maintenance
 
 SORT_FIELDS = ("name", "created_at", "updated_at", "row_count")
 
@@ -35,10 +35,7 @@ def summary(item: dict[str, Any]) -> dict[str, Any]:
 def detail(item: dict[str, Any]) -> dict[str, Any]:
     return {
         **summary(item),
-        "columns": [
-            {"name": column["name"], "type": column["type"], "indexed": bool(column.get("indexed"))}
-            for column in item.get("columns", [])
-        ],
+        "columns": [indexes.describe(column) for column in item.get("columns", [])],
         "limits": {
             "max_columns": settings().max_columns,
             "max_indexes": settings().max_indexes,
@@ -90,20 +87,18 @@ def create(principal: auth.Principal, request: CreateDataset) -> dict[str, Any]:
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         raise InvalidBody(f"Column '{duplicates[0]}' is declared twice.", {"columns": duplicates})
-    indexed = [column.name for column in request.columns if column.indexed]
-    if len(indexed) > settings().max_indexes:
-        raise InvalidBody(
-            f"A dataset may index at most {settings().max_indexes} columns.", {"indexed": indexed}
-        )
+    columns = [
+        {"name": column.name, "type": column.type.value, "attr": f"c{ordinal}", "indexed": False}
+        for ordinal, column in enumerate(request.columns)
+    ]
+    # A new dataset has no rows, so its declared indexes are ready at once.
+    columns = indexes.with_indexes(columns, [c.name for c in request.columns if c.indexed], status="ready")
     at = now_iso()
     item = {
         "id": new_dataset_id(),
         "name": request.name,
         "description": request.description,
-        "columns": [
-            {"name": column.name, "type": column.type.value, "attr": f"c{ordinal}", "indexed": column.indexed}
-            for ordinal, column in enumerate(request.columns)
-        ],
+        "columns": columns,
         "next_column": len(request.columns),
         "shards": settings().row_shards,
         "row_count": 0,
@@ -128,6 +123,12 @@ def update(principal: auth.Principal, dataset_id: str, request: UpdateDataset) -
         changes["name_lower"] = request.name.casefold()
     if "description" in request.model_fields_set:
         changes["description"] = request.description
+    backfill = []
+    if request.indexes is not None and (request.indexes.add or request.indexes.drop):
+        columns = indexes.without_indexes(current.get("columns", []), request.indexes.drop)
+        columns = indexes.with_indexes(columns, request.indexes.add, status="building")
+        backfill = [c["name"] for c in columns if c.get("index_status") == "building"]
+        changes["columns"] = columns
     if not changes:
         return detail(current)
     changes["updated_at"] = now_iso()
@@ -138,6 +139,8 @@ def update(principal: auth.Principal, dataset_id: str, request: UpdateDataset) -
         expected_updated_at=current["updated_at"],
         rename_from=current["name"] if "name" in changes else None,
     )
+    if request.indexes is not None and (request.indexes.drop or backfill):
+        maintenance.request_reindex(principal.workspace, dataset_id)
     return detail(updated)
 
 

@@ -21,7 +21,7 @@ from ..store import datasets as dataset_store
 from ..store import rows as row_store
 from ..timeutil import now_iso
 from . import schema
-from .rows import _diff, _user_fields
+from .rows import diff, user_fields
 
 # A bulk write by condition runs inside one API call (29 s behind API Gateway); beyond this
 # many matching rows the caller is asked to narrow the condition (or use a replace import).
@@ -88,16 +88,14 @@ def update_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
 
     def write(item: dict[str, Any]) -> dict[str, Any] | None:
         before = row_store.from_item(dataset, item)
-        merged = {**_user_fields(before), **new_fields}
+        merged = {**user_fields(before), **new_fields}
         stored = row_store.to_item(
             dataset, before["row_index"], before["id"], merged, before["created_at"], at
         )
         if row_store.replace_if_unchanged(stored, expected=item) is None:
             return None  # deleted or rewritten meanwhile: that newer write wins
-        old, new = _user_fields(before), merged
-        return change_store.entry(
-            dataset["id"], before["id"], "update", principal.key_id, at, _diff(old, new)
-        )
+        old, new = user_fields(before), merged
+        return change_store.entry(dataset["id"], before["id"], "update", principal.key_id, at, diff(old, new))
 
     entries = [entry for entry in _in_parallel(write, matches) if entry is not None]
     change_store.record(entries)
@@ -129,8 +127,8 @@ def delete_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
         gone = row_store.delete_row(key, expected_id=row_id)
         if gone is None:
             return None
-        before = _user_fields(row_store.from_item(dataset, gone))
-        return change_store.entry(dataset["id"], row_id, "delete", principal.key_id, at, _diff(before, {}))
+        before = user_fields(row_store.from_item(dataset, gone))
+        return change_store.entry(dataset["id"], row_id, "delete", principal.key_id, at, diff(before, {}))
 
     entries = [entry for entry in _in_parallel(remove, targets) if entry is not None]
     dataset_store.add_row_count(principal.workspace, dataset["id"], -len(entries), workspace_too=True)

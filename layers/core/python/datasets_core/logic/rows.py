@@ -64,7 +64,7 @@ def insert(principal: auth.Principal, dataset_id: str, body: Any) -> dict[str, A
         return upsert.upsert(principal, dataset_id, raw_rows, upsert_on)
     for position, raw in enumerate(raw_rows):
         if isinstance(raw, dict):
-            _refuse_metadata(raw, position)
+            refuse_metadata(raw, position)
 
     def attempt(dataset: dict[str, Any]) -> tuple[dict[str, Any], schema.Checked]:
         checked = schema.check_rows(dataset, raw_rows)
@@ -75,7 +75,7 @@ def insert(principal: auth.Principal, dataset_id: str, body: Any) -> dict[str, A
     return {"inserted": len(created), "rows": created}
 
 
-def _refuse_metadata(raw: dict[str, Any], position: int) -> None:
+def refuse_metadata(raw: dict[str, Any], position: int) -> None:
     try:
         schema.split_metadata(raw, None)
     except InvalidBody as exc:
@@ -104,7 +104,7 @@ def write_new_rows(
     change_store.record(
         [
             change_store.entry(
-                dataset["id"], row["id"], "insert", principal.key_id, at, _diff({}, _user_fields(row))
+                dataset["id"], row["id"], "insert", principal.key_id, at, diff({}, user_fields(row))
             )
             for row in created
         ]
@@ -149,7 +149,7 @@ def _rewrite(
         fields = schema.split_metadata(raw, current)
         checked = schema.check_rows(dataset, [fields], label="Row")
         dataset = schema.grow(principal.workspace, dataset, checked)
-        old = _user_fields(current)
+        old = user_fields(current)
         new = {name: value for name, value in checked.rows[0].items()}
         merged = {**{name: None for name in old}, **new} if replace else {**old, **new}
         at = now_iso()
@@ -166,7 +166,7 @@ def _rewrite(
                         "replace" if replace else "update",
                         principal.key_id,
                         at,
-                        _diff(old, _user_fields(after)),
+                        diff(old, user_fields(after)),
                     )
                 ]
             )
@@ -180,9 +180,9 @@ def delete_one(principal: auth.Principal, dataset_id: str, row_id: str) -> dict[
     if gone is None:
         raise RowNotFound(row_id)
     dataset_store.add_row_count(principal.workspace, dataset_id, -1, workspace_too=True)
-    before = _user_fields(row_store.from_item(dataset, gone))
+    before = user_fields(row_store.from_item(dataset, gone))
     change_store.record(
-        [change_store.entry(dataset_id, item["id"], "delete", principal.key_id, now_iso(), _diff(before, {}))]
+        [change_store.entry(dataset_id, item["id"], "delete", principal.key_id, now_iso(), diff(before, {}))]
     )
     return {"deleted": True, "id": item["id"]}
 
@@ -202,11 +202,11 @@ def changes(
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def _user_fields(row: dict[str, Any]) -> dict[str, Any]:
+def user_fields(row: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in row.items() if name not in RESERVED_COLUMNS}
 
 
-def _diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def diff(old: dict[str, Any], new: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """``{column: {old, new}}`` for every column whose value changed."""
     return {
         name: {"old": old.get(name), "new": new.get(name)}

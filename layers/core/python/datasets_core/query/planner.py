@@ -2,27 +2,34 @@
 
 Plans (``meta.plan``):
 
-- ``scan``: read every partition (shard) of the dataset, then filter, search, order and
-  page in memory. Always correct; costs the dataset's size.
-- ``scan`` with no filter, no search and ``row_index`` order is served by merging the
-  shards in key order and stopping after ``offset + limit`` rows; ``total`` comes from the
-  dataset's counter.
-- ``index:<column>`` (see ``query.index_plan``): a Query on the column's index slot.
+- ``index:<column>``: a Query on the column's index slot (``store/index.py``). An ``eq``,
+  ``in``, ``is``, range or ``starts_with`` filter on an indexed column narrows the key range;
+  an ``order`` on it (alone) is read in index order and stops after the page. ``in`` is
+  several ranges read in turn. The total of a filter the key range captures exactly is
+  counted on the index (``Select=COUNT``).
+- ``scan`` with no filter, no search and ``row_index`` order: the shards merged in key
+  order, stopping after the page; ``total`` from the dataset's counter.
+- ``scan``: every shard read in full, then filtered, ordered and paged in memory.
 
-Whatever the path, the rows it yields go through the same in-memory predicates and order
-(``query.evaluate``), so plans differ in cost, never in answer.
+Whatever the path, rows go through the same in-memory predicates and order
+(``query.evaluate``), so plans differ in cost, never in answer. Shard streams are merged
+with the query's exact sort key.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterator
+import itertools
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import InvalidQuery
 from ..store import rows as row_store
-from . import evaluate
+from . import cursor, evaluate, index_plan
 from .ast import Filter, RowsQuery
+
+_LOOKAHEAD = 1  # one extra row tells whether there is a next page
 
 
 @dataclass
@@ -35,32 +42,139 @@ class Result:
     distinct: list[dict[str, Any]] | None = None
 
 
+@dataclass
+class _Stream:
+    """Candidate rows, with how far they already honour the query."""
+
+    rows: Iterator[dict[str, Any]]
+    plan: str
+    ordered: bool  # yields rows in the query's order
+    counted_total: int | None = None  # total known without reading every match
+
+
 def run(dataset: dict[str, Any], query: RowsQuery) -> Result:
     columns = dataset.get("columns", [])
+    if query.cursor is not None and query.page.offset:
+        raise InvalidQuery("Use either 'cursor' or 'offset', not both.", {"parameter": "cursor"})
+    position = cursor.decode(dataset, query, query.cursor) if query.cursor else None
     meter = row_store.ReadMeter()
-    if _is_plain_row_order(query):
-        return _merged_prefix(dataset, query, meter)
+    order_key = evaluate.sort_key(query.order, columns)
+    stream = _choose(dataset, query, meter, order_key, position)
     keep = _row_test(query, columns)
-    candidates = (row_store.from_item(dataset, item) for item in _all_items(dataset, meter))
-    matched = [row for row in candidates if keep(row)]
+
     if query.distinct is not None:
+        matched = [row for row in stream.rows if keep(row)]
         values = evaluate.distinct_values(matched, query.distinct, columns)
-        return Result(plan="scan", items_read=meter.items_read, distinct=values)
-    ordered = evaluate.sort_rows(matched, query.order, columns)
-    window = ordered[query.page.offset : query.page.offset + query.page.limit]
+        return Result(plan=stream.plan, items_read=meter.items_read, distinct=values)
+
+    after = order_key(position.as_row()) if position is not None else None
+    start, stop = query.page.offset, query.page.offset + query.page.limit
+    if stream.ordered:
+        # The stream already starts at the cursor; the check keeps cut index keys exact.
+        matched_iter = (row for row in stream.rows if keep(row) and (after is None or order_key(row) > after))
+        head = list(itertools.islice(matched_iter, stop + _LOOKAHEAD))
+        window, more = head[start:stop], len(head) > stop
+        if not query.count:
+            total = None
+        elif stream.counted_total is not None:
+            total = stream.counted_total
+        elif position is None:
+            total = len(head) + sum(1 for _ in matched_iter)
+        else:  # a cursor page's stream starts mid-way: count the whole query separately
+            whole = _choose(dataset, query, meter, order_key, None)
+            total = sum(1 for row in whole.rows if keep(row))
+    else:
+        matched = sorted((row for row in stream.rows if keep(row)), key=order_key)
+        total = len(matched) if query.count else None
+        if after is not None:
+            matched = [row for row in matched if order_key(row) > after]
+        window, more = matched[start:stop], len(matched) > stop
+    next_cursor = cursor.encode(dataset, query, window[-1]) if more and window else None
     return Result(
-        rows=window,
-        total=len(matched) if query.count else None,
-        plan="scan",
+        rows=[_clean(row) for row in window],
+        total=total,
+        plan=stream.plan,
         items_read=meter.items_read,
+        next_cursor=next_cursor,
     )
 
 
 def matching_items(dataset: dict[str, Any], filters: tuple[Filter, ...]) -> list[dict[str, Any]]:
     """Stored items of the rows matching ``filters`` (for bulk writes by condition)."""
-    keep = evaluate.compile_filters(filters, dataset.get("columns", []))
+    query = RowsQuery(filters=filters)
+    columns = dataset.get("columns", [])
     meter = row_store.ReadMeter()
-    return [item for item in _all_items(dataset, meter) if keep(row_store.from_item(dataset, item))]
+    stream = _choose(dataset, query, meter, evaluate.sort_key((), columns), None)
+    keep = evaluate.compile_filters(filters, columns)
+    return [row["_item"] for row in stream.rows if keep(row)]
+
+
+def _choose(
+    dataset: dict[str, Any],
+    query: RowsQuery,
+    meter: row_store.ReadMeter,
+    order_key: Callable[[dict[str, Any]], Any],
+    position: cursor.Position | None,
+) -> _Stream:
+    path = index_plan.choose(dataset, query)
+    if path is not None:
+        return _index_stream(dataset, query, path, meter, order_key, position)
+    if _is_plain_row_order(query):
+        return _merged_row_order(dataset, query, meter, position)
+    return _Stream(_decoded(dataset, _all_items(dataset, meter)), "scan", ordered=False)
+
+
+def _index_stream(
+    dataset: dict[str, Any],
+    query: RowsQuery,
+    path: index_plan.IndexPath,
+    meter: row_store.ReadMeter,
+    order_key: Callable[[dict[str, Any]], Any],
+    position: cursor.Position | None,
+) -> _Stream:
+    after = index_plan.resume_key(path, position) if path.ordered else None
+    exact = _memo_key(dataset, order_key)
+    wanted = query.page.offset + query.page.limit + _LOOKAHEAD
+    shards = int(dataset["shards"])
+    # Each shard holds about 1/shards of any window; pages grow if a shard holds more.
+    page_size = min(-(-wanted // shards) + 1, 1000)
+    ranges = [(bounds,) for bounds in path.ranges] if path.by_row_index else [path.ranges]
+    walks = [
+        index_plan.walk_shard(dataset, path, shard, part, meter, exact, page_size, after)
+        for shard in range(shards)
+        for part in ranges
+    ]
+    merged = heapq.merge(*walks, key=exact)
+    counted = None
+    if query.count and not query.search and not query.filters:
+        counted = int(dataset.get("row_count", 0))
+    elif query.count and path.ordered and path.exact and not query.search and len(query.filters) == 1:
+        counted = index_plan.count(dataset, path, meter)
+    return _Stream(_decoded(dataset, merged), f"index:{path.column['name']}", path.ordered, counted)
+
+
+def _memo_key(
+    dataset: dict[str, Any], order_key: Callable[[dict[str, Any]], Any]
+) -> Callable[[dict[str, Any]], Any]:
+    """The exact order key of a stored item (decoding it once, kept on the item)."""
+
+    def key(item: dict[str, Any]) -> Any:
+        if "_row" not in item:
+            item["_row"] = row_store.from_item(dataset, item)
+        return order_key(item["_row"])
+
+    return key
+
+
+def _decoded(dataset: dict[str, Any], items: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for item in items:
+        row = item.get("_row") or row_store.from_item(dataset, item)
+        row["_item"] = item
+        yield row
+
+
+def _clean(row: dict[str, Any]) -> dict[str, Any]:
+    return {name: value for name, value in row.items() if name != "_item"}
 
 
 def _row_test(query: RowsQuery, columns: list[dict[str, Any]]) -> Callable[[dict[str, Any]], bool]:
@@ -78,35 +192,29 @@ def _all_items(dataset: dict[str, Any], meter: row_store.ReadMeter) -> Iterator[
 
 
 def _is_plain_row_order(query: RowsQuery) -> bool:
-    if query.filters or query.search is not None or query.distinct is not None or query.cursor:
+    if query.filters or query.search is not None or query.distinct is not None:
         return False
     return not query.order or (len(query.order) == 1 and query.order[0].column == "row_index")
 
 
-def _merged_prefix(dataset: dict[str, Any], query: RowsQuery, meter: row_store.ReadMeter) -> Result:
-    """The first ``offset + limit`` rows in row_index order, merged from every shard.
+def _merged_row_order(
+    dataset: dict[str, Any], query: RowsQuery, meter: row_store.ReadMeter, position: cursor.Position | None
+) -> _Stream:
+    """Rows in row_index order, merged from every shard, read lazily.
 
     Rows are dealt to shards round-robin (``row_index % shards``), so each shard holds about
-    ``1/shards`` of any window: reading each lazily in pages of that share (plus a little)
-    bounds the cost by the window, not the dataset. ``total`` is the dataset's exact counter.
+    ``1/shards`` of any window: reading each in pages of that share (plus a little) bounds
+    the cost by the window, not the dataset. A cursor starts each shard after its row_index.
     """
     descending = bool(query.order) and query.order[0].descending
-    wanted = query.page.offset + query.page.limit
     partitions = row_store.partitions(dataset)
+    wanted = query.page.offset + query.page.limit + _LOOKAHEAD
     page_size = min(wanted // len(partitions) + 2, 1000)
+    after = position.row_index if position is not None else None
     streams = [
-        row_store.query_partition(pk, meter, descending=descending, page_size=page_size) for pk in partitions
+        row_store.query_partition(pk, meter, descending=descending, page_size=page_size, after_sk=after)
+        for pk in partitions
     ]
     merged = heapq.merge(*streams, key=lambda item: item["sk"], reverse=descending)
-    window: list[dict[str, Any]] = []
-    for position, item in enumerate(merged):
-        if position >= wanted:
-            break
-        if position >= query.page.offset:
-            window.append(row_store.from_item(dataset, item))
-    return Result(
-        rows=window,
-        total=int(dataset.get("row_count", 0)) if query.count else None,
-        plan="scan",
-        items_read=meter.items_read,
-    )
+    total = int(dataset.get("row_count", 0)) if position is None else None
+    return _Stream(_decoded(dataset, merged), "scan", ordered=True, counted_total=total)

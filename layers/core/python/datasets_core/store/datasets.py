@@ -127,10 +127,9 @@ def update(
         "ExpressionAttributeValues": values,
     }
     transact: list[dict[str, Any]] = [{"Update": update}]
-    new_name = changes.get("name")
-    renaming = (
-        rename_from is not None and new_name is not None and new_name.casefold() != rename_from.casefold()
-    )
+    new_name: str = changes.get("name") or ""
+    old_name: str = rename_from or ""
+    renaming = bool(old_name and new_name and new_name.casefold() != old_name.casefold())
     if renaming:
         transact.append(
             {
@@ -141,7 +140,7 @@ def update(
                 }
             }
         )
-        transact.append({"Delete": {"TableName": table_name, "Key": _name_key(workspace, rename_from)}})
+        transact.append({"Delete": {"TableName": table_name, "Key": _name_key(workspace, old_name)}})
     try:
         meta().meta.client.transact_write_items(TransactItems=transact)
     except ClientError as exc:
@@ -180,6 +179,7 @@ def delete(workspace: str, dataset: dict[str, Any], at: str) -> None:
                             "sk": f"PURGE#{dataset['id']}",
                             "dataset_id": dataset["id"],
                             "shards": dataset["shards"],
+                            "generation": dataset.get("generation", 0),
                             "row_count": dataset.get("row_count", 0),
                             "deleted_at": at,
                         },
@@ -305,3 +305,31 @@ def save_columns(
                 raise DatasetNotFound(dataset_id) from exc
             raise Conflict("The dataset's columns changed meanwhile; retry.") from exc
         raise
+
+
+def purge_marker(workspace: str, dataset_id: str) -> dict[str, Any] | None:
+    item = meta().get_item(Key={"pk": ws_pk(workspace), "sk": f"PURGE#{dataset_id}"}, ConsistentRead=True)
+    return to_native(item["Item"]) if "Item" in item else None
+
+
+def finish_reindex(workspace: str, dataset_id: str, built: list[str], cleared_slots: list[int]) -> None:
+    """Mark backfilled indexes ready and free cleared slots (retrying if the columns moved)."""
+    for _ in range(5):
+        try:
+            dataset = get(workspace, dataset_id)
+        except DatasetNotFound:
+            return
+        columns = []
+        for column in dataset.get("columns", []):
+            column = dict(column)
+            if column["name"] in built and column.get("slot"):
+                column["index_status"] = "ready"
+            if column.get("retired_slot") in cleared_slots:
+                column.pop("retired_slot")
+            columns.append(column)
+        expected = int(dataset.get("next_column", len(columns)))
+        try:
+            save_columns(workspace, dataset_id, columns, expected, expected)
+            return
+        except Conflict:
+            continue

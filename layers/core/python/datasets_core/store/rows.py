@@ -28,6 +28,7 @@ from .. import values
 from ..config import settings
 from ..errors import ApiError
 from ..observability import logger
+from . import encoding
 from .tables import error_code, rows
 
 BATCH_SIZE = 25  # BatchWriteItem's maximum
@@ -96,7 +97,7 @@ def to_item(
             continue
         column = by_name[name]
         item[column["attr"]] = values.to_store(value, column["type"])
-    item.update(index_keys(dataset, row_index, fields))
+    item.update(index_keys(dataset, row_index, fields, gen))
     return item
 
 
@@ -114,9 +115,27 @@ def from_item(dataset: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def index_keys(dataset: dict[str, Any], row_index: int, fields: dict[str, Any]) -> dict[str, Any]:
-    """Index slot attributes of a row (none until the dataset indexes a column)."""
-    return {}
+def index_keys(
+    dataset: dict[str, Any], row_index: int, fields: dict[str, Any], gen: int | None = None
+) -> dict[str, Any]:
+    """Index slot attributes of a row: per indexed column, its partition and sort key.
+
+    Every row gets an entry, nulls included (they sort last), so an index also serves
+    ``order`` and ``is.null``. See ``store/index.py`` for how the entries are read.
+    """
+    attrs: dict[str, Any] = {}
+    for column in dataset.get("columns", []):
+        slot = column.get("slot")
+        if slot:
+            shard = row_index % int(dataset["shards"])
+            attrs[f"x{slot}p"] = index_partition(dataset, int(slot), shard, gen)
+            attrs[f"x{slot}s"] = encoding.sort_key(fields.get(column["name"]), column["type"], row_index)
+    return attrs
+
+
+def index_partition(dataset: dict[str, Any], slot: int, shard: int, gen: int | None = None) -> str:
+    gen = generation(dataset) if gen is None else gen
+    return f"{dataset['id']}#{gen}#{slot}.{shard}"
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -149,11 +168,14 @@ def query_partition(
     value_map: dict[str, Any] | None = None,
     descending: bool = False,
     page_size: int | None = None,
-    start_key: dict[str, Any] | None = None,
+    after_sk: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Every item of one partition in ``sk`` order (lazily, page by page)."""
+    """Items of one partition in ``sk`` order (lazily, page by page), after ``after_sk`` if given."""
+    key: Any = Key("pk").eq(pk)
+    if after_sk is not None:
+        key = key & (Key("sk").lt(after_sk) if descending else Key("sk").gt(after_sk))
     kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(pk),
+        "KeyConditionExpression": key,
         "ScanIndexForward": not descending,
         "ConsistentRead": True,
     }
@@ -165,8 +187,6 @@ def query_partition(
             kwargs["ExpressionAttributeValues"] = value_map
     if page_size:
         kwargs["Limit"] = page_size
-    if start_key:
-        kwargs["ExclusiveStartKey"] = start_key
     while True:
         page = rows().query(**kwargs)
         meter.add(page)
@@ -283,3 +303,50 @@ def delete_row(key: dict[str, Any], *, expected_id: str) -> dict[str, Any] | Non
             return None
         raise
     return to_native_item(response.get("Attributes") or {}) or None
+
+
+def set_index_entries(
+    dataset: dict[str, Any],
+    item: dict[str, Any],
+    row: dict[str, Any],
+    building: list[dict[str, Any]],
+    retired_slots: list[int],
+) -> None:
+    """Backfill index entries of ``building`` columns and drop those of retired slots.
+
+    Skipped when the row changed since it was read: that write already stored its entries.
+    """
+    fields = {column["name"]: row.get(column["name"]) for column in building}
+    entries = index_keys({**dataset, "columns": building}, int(item["sk"]), fields)
+    names: dict[str, str] = {}
+    values_: dict[str, Any] = {":ua": item["ua"]}
+    sets, removes = [], []
+    for number, (attr, value) in enumerate(entries.items()):
+        names[f"#s{number}"] = attr
+        values_[f":s{number}"] = value
+        sets.append(f"#s{number} = :s{number}")
+    for number, slot in enumerate(retired_slots):
+        for suffix in ("p", "s"):
+            names[f"#r{number}{suffix}"] = f"x{slot}{suffix}"
+            removes.append(f"#r{number}{suffix}")
+    update = " ".join(
+        part
+        for part in (
+            "SET " + ", ".join(sets) if sets else "",
+            "REMOVE " + ", ".join(removes) if removes else "",
+        )
+        if part
+    )
+    if not update:
+        return
+    try:
+        rows().update_item(
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression=update,
+            ConditionExpression="ua = :ua",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values_,
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise

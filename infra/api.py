@@ -1,0 +1,302 @@
+"""The REST API: one Lambda function, one method and least-privilege grants per route in ROUTES.
+
+Everything here is derived from ``functions/routes.py``; adding a route needs no change in
+this file. Auth happens inside the functions (API keys in the Authorization header), so the
+methods are open at the gateway; unknown paths, wrong methods and gateway-level failures
+still answer in the SPEC §2 error envelope.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.storage import Storage
+from routes import (
+    DROP_PUT,
+    DROP_READ,
+    IDEMPOTENCY,
+    MAINTENANCE_SEND,
+    META_READ,
+    META_WRITE,
+    ROUTES,
+    ROWS_READ,
+    ROWS_WRITE,
+    Route,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+FUNCTIONS_DIR = ROOT / "functions"
+STAGE = "v1"
+
+RUNTIME = lambda_.Runtime.PYTHON_3_13
+ARCHITECTURE = lambda_.Architecture.ARM_64
+API_MEMORY_MB = 512
+# API Gateway gives up on an integration after 29 s; a function running longer is wasted.
+API_TIMEOUT = Duration.seconds(29)
+
+THROTTLE_RATE = 100
+THROTTLE_BURST = 200
+
+METHOD_NOT_ALLOWED = {
+    "error": {"code": "method_not_allowed", "message": "Method not allowed.", "details": {}}
+}
+# Content types the 405 mock answers for; anything else gets API Gateway's 415 (DEFAULT_4XX).
+_MOCK_CONTENT_TYPES = (
+    "application/json",
+    "text/plain",
+    "text/csv",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data",
+    "application/octet-stream",
+)
+
+
+def handler_for(function: str) -> str:
+    """The Lambda handler string of ``functions/<function>/handler.py``."""
+    return f"{function}.handler.handler"
+
+
+def shared_code() -> lambda_.Code:
+    """The one code asset every function ships: the whole ``functions`` folder (small)."""
+    return lambda_.Code.from_asset(str(FUNCTIONS_DIR), exclude=["__pycache__", "*.pyc"])
+
+
+def python_function(
+    scope: Construct,
+    construct_id: str,
+    *,
+    function: str,
+    code: lambda_.Code,
+    layers: Iterable[lambda_.ILayerVersion],
+    environment: Mapping[str, str],
+    memory_size: int,
+    timeout: Duration,
+    description: str = "",
+) -> lambda_.Function:
+    """A Python 3.13 arm64 function for ``functions/<function>`` with a one-month log group."""
+    log_group = logs.LogGroup(
+        scope,
+        f"{construct_id}Logs",
+        retention=logs.RetentionDays.ONE_MONTH,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    return lambda_.Function(
+        scope,
+        construct_id,
+        code=code,
+        handler=handler_for(function),
+        runtime=RUNTIME,
+        architecture=ARCHITECTURE,
+        layers=list(layers),
+        environment=dict(environment),
+        memory_size=memory_size,
+        timeout=timeout,
+        log_group=log_group,
+        tracing=lambda_.Tracing.ACTIVE,
+        description=description[:256],
+    )
+
+
+def _pascal(name: str) -> str:
+    return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
+
+
+def _error_template(code: str, message: str) -> str:
+    body = {"error": {"code": code, "message": message, "details": {"request_id": "$context.requestId"}}}
+    return json.dumps(body, separators=(",", ":"))
+
+
+# (response type, status code or None to keep API Gateway's, error code, message)
+GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] = (
+    (apigw.ResponseType.DEFAULT_4_XX, None, "bad_request", "The request could not be processed."),
+    (apigw.ResponseType.DEFAULT_5_XX, None, "internal_error", "Internal error."),
+    (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "Missing or invalid API key."),
+    (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "Access denied."),
+    (apigw.ResponseType.THROTTLED, "429", "rate_limited", "Too many requests; retry later."),
+    (apigw.ResponseType.QUOTA_EXCEEDED, "429", "rate_limited", "Request quota exceeded; retry later."),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", "Request body too large."),
+    # What API Gateway answers for a path no resource matches.
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "Not found."),
+    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", "not_found", "Not found."),
+    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_body", "Invalid request body."),
+    (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "invalid_query", "Invalid request parameters."),
+    (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", "unsupported_media_type", "Unsupported media type."),
+    (apigw.ResponseType.INTEGRATION_FAILURE, "502", "internal_error", "Internal error."),
+    (apigw.ResponseType.INTEGRATION_TIMEOUT, "504", "timeout", "The request took too long."),
+)
+
+
+class Api(Construct):
+    """RestApi (stage ``v1``) + one function per route, each granted exactly what its route names."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        storage: Storage,
+        maintenance_queue: sqs.IQueue,
+        code: lambda_.Code,
+        core_layer: lambda_.ILayerVersion,
+        environment: Mapping[str, str],
+        routes: Mapping[str, Route] = ROUTES,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self._storage = storage
+        self._maintenance_queue = maintenance_queue
+
+        self.functions: dict[str, lambda_.Function] = {}
+        for name, route in routes.items():
+            fn = python_function(
+                self,
+                _pascal(name),
+                function=name,
+                code=code,
+                layers=[core_layer],
+                environment=environment,
+                memory_size=API_MEMORY_MB,
+                timeout=API_TIMEOUT,
+                description=f"{route.method} /{STAGE}{route.path}: {route.summary}",
+            )
+            self._grant(fn, route)
+            self.functions[name] = fn
+
+        self.access_logs = logs.LogGroup(
+            self, "AccessLogs", retention=logs.RetentionDays.ONE_MONTH, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.rest_api = apigw.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=Stack.of(self).stack_name,
+            description="Datasets API",
+            endpoint_types=[apigw.EndpointType.REGIONAL],
+            # Access and execution logging need the account-level API Gateway CloudWatch role.
+            cloud_watch_role=True,
+            deploy_options=apigw.StageOptions(
+                stage_name=STAGE,
+                throttling_rate_limit=THROTTLE_RATE,
+                throttling_burst_limit=THROTTLE_BURST,
+                tracing_enabled=True,
+                metrics_enabled=True,
+                logging_level=apigw.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # bodies carry user data and keys: never log them
+                access_log_destination=apigw.LogGroupLogDestination(self.access_logs),
+                access_log_format=_access_log_format(),
+            ),
+        )
+        self._add_methods(routes)
+        self._add_gateway_responses()
+
+    @property
+    def url(self) -> str:
+        return self.rest_api.url
+
+    def _grant(self, fn: lambda_.Function, route: Route) -> None:
+        storage = self._storage
+        grants = set(route.grants)
+        unknown = grants - {
+            META_READ,
+            META_WRITE,
+            ROWS_READ,
+            ROWS_WRITE,
+            IDEMPOTENCY,
+            DROP_PUT,
+            DROP_READ,
+            MAINTENANCE_SEND,
+        }
+        if unknown:
+            raise ValueError(f"route {route.function}: unknown grants {sorted(unknown)}")
+        if META_WRITE in grants:
+            storage.meta.grant_read_write_data(fn)
+        elif META_READ in grants or route.scope is not None:
+            storage.meta.grant_read_data(fn)
+        if route.scope is not None and META_WRITE not in grants:
+            # The auth layer looks the key up and touches its last_used_at.
+            storage.meta.grant(fn, "dynamodb:UpdateItem")
+        if ROWS_WRITE in grants:
+            storage.rows.grant_read_write_data(fn)
+        elif ROWS_READ in grants:
+            storage.rows.grant_read_data(fn)
+        if IDEMPOTENCY in grants:
+            storage.idempotency.grant_read_write_data(fn)
+        if DROP_PUT in grants:
+            storage.bucket.grant_put(fn, f"{storage.drop_prefix}*")
+        if DROP_READ in grants:
+            storage.bucket.grant_read(fn)
+        if MAINTENANCE_SEND in grants:
+            self._maintenance_queue.grant_send_messages(fn)
+
+    def _add_methods(self, routes: Mapping[str, Route]) -> None:
+        with_methods: dict[str, apigw.IResource] = {}
+        for name, route in routes.items():
+            resource = self.rest_api.root.resource_for_path(route.path)
+            resource.add_method(
+                route.method,
+                apigw.LambdaIntegration(self.functions[name], proxy=True, allow_test_invoke=False),
+                authorization_type=apigw.AuthorizationType.NONE,
+            )
+            with_methods[resource.path] = resource
+        # A resource that exists but lacks the method answers 405; API Gateway prefers the
+        # specific method over ANY. Resources with no method at all stay 404 (not_found).
+        for with_method in with_methods.values():
+            with_method.add_method(
+                "ANY",
+                _method_not_allowed_integration(),
+                method_responses=[apigw.MethodResponse(status_code="405")],
+            )
+
+    def _add_gateway_responses(self) -> None:
+        for response_type, status, code, message in GATEWAY_RESPONSES:
+            self.rest_api.add_gateway_response(
+                response_type.response_type,
+                type=response_type,
+                status_code=status,
+                templates={"application/json": _error_template(code, message)},
+            )
+
+
+def _method_not_allowed_integration() -> apigw.MockIntegration:
+    body = json.dumps(METHOD_NOT_ALLOWED, separators=(",", ":"))
+    return apigw.MockIntegration(
+        request_templates={content_type: '{"statusCode": 405}' for content_type in _MOCK_CONTENT_TYPES},
+        passthrough_behavior=apigw.PassthroughBehavior.NEVER,
+        integration_responses=[
+            apigw.IntegrationResponse(status_code="405", response_templates={"application/json": body})
+        ],
+    )
+
+
+def _access_log_format() -> apigw.AccessLogFormat:
+    fields = apigw.AccessLogField
+    return apigw.AccessLogFormat.custom(
+        json.dumps(
+            {
+                "requestId": fields.context_request_id(),
+                "extendedRequestId": fields.context_extended_request_id(),
+                "requestTime": fields.context_request_time(),
+                "ip": fields.context_identity_source_ip(),
+                "userAgent": fields.context_identity_user_agent(),
+                "httpMethod": fields.context_http_method(),
+                "resourcePath": fields.context_resource_path(),
+                "path": fields.context_path(),
+                "protocol": fields.context_protocol(),
+                "status": fields.context_status(),
+                "responseLength": fields.context_response_length(),
+                "responseLatency": fields.context_response_latency(),
+                "integrationLatency": fields.context_integration_latency(),
+                "integrationStatus": fields.context_integration_status(),
+                "errorType": fields.context_error_response_type(),
+                "errorMessage": fields.context_error_message(),
+                "xrayTraceId": fields.context_xray_trace_id(),
+            }
+        )
+    )

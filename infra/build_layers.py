@@ -1,0 +1,185 @@
+"""Build the Lambda layer folders with pip: no Docker, works offline once cached.
+
+Two layers, each a folder ``build/layers/<name>`` holding ``python/`` as Lambda expects:
+
+- ``core``: aws-lambda-powertools, pydantic, pydantic-settings and our ``datasets_core``
+  package. Every function uses it. boto3/botocore are not bundled: the runtime has them.
+- ``imports``: pyarrow, only for the import function (API functions must stay small).
+
+Wheels are fetched for the Lambda platform (Python 3.13, arm64) whatever the build machine
+is. Versions are pinned to the ones installed in the running environment when they are (so
+the layer ships exactly what the tests ran against), else to the ranges in pyproject.toml.
+A stamp file per layer records the requirement set and the core package's content hash;
+a layer whose stamp matches is not rebuilt, so re-running is fast.
+
+Run as ``python -m infra.build_layers`` (``make layers``); ``app.py`` calls ``build_all()``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD_DIR = ROOT / "build" / "layers"
+CORE_PACKAGE = ROOT / "layers" / "core" / "python" / "datasets_core"
+
+PYTHON_VERSION = "3.13"
+# Lambda's python3.13 runtime is Amazon Linux 2023 (glibc 2.34): manylinux_2_28 wheels run
+# there, and recent pyarrow ships arm64 wheels only for manylinux_2_28.
+PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
+# Provided by the Lambda runtime; never shipped in a layer (nor pulled in by a dependency).
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
+# Dead weight in a layer: headers, tests, Cython sources, console scripts.
+PRUNE_DIRS = ("__pycache__", "tests", "include", "bin")
+PRUNE_SUFFIXES = (".pyc", ".pyx", ".pxd", ".pxi", ".h", ".hpp")
+
+CORE = "core"
+IMPORTS = "imports"
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _name(requirement: str) -> str:
+    match = re.match(r"[A-Za-z0-9._-]+", requirement)
+    if not match:
+        raise ValueError(f"cannot parse requirement {requirement!r}")
+    return match.group(0)
+
+
+def _pin(requirement: str) -> str:
+    """``requirement`` pinned to the installed version when there is one (extras kept)."""
+    name = _name(requirement)
+    extras = re.match(r"[A-Za-z0-9._-]+(\[[^\]]*\])?", requirement)
+    extra = extras.group(1) if extras and extras.group(1) else ""
+    try:
+        return f"{name}{extra}=={metadata.version(name)}"
+    except metadata.PackageNotFoundError:
+        return requirement
+
+
+def requirements() -> dict[str, list[str]]:
+    """The pip requirements of each layer, derived from pyproject.toml."""
+    project = _pyproject()["project"]
+    core = [_pin(r) for r in project["dependencies"] if _name(r).lower() not in RUNTIME_PROVIDED]
+    imports = [_pin(r) for r in project["optional-dependencies"]["imports"]]
+    return {CORE: sorted(core), IMPORTS: sorted(imports)}
+
+
+def _files(folder: Path) -> Iterator[Path]:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
+            yield path
+
+
+def core_hash() -> str:
+    """Content hash of the ``datasets_core`` package (paths and bytes, no caches)."""
+    digest = hashlib.sha256()
+    for path in _files(CORE_PACKAGE):
+        digest.update(path.relative_to(CORE_PACKAGE).as_posix().encode())
+        digest.update(b"\0")
+        digest.update(path.read_bytes())
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _stamp(name: str, reqs: list[str]) -> dict:
+    stamp: dict = {"requirements": reqs, "python": PYTHON_VERSION, "platforms": list(PLATFORMS)}
+    if name == CORE:
+        stamp["core_hash"] = core_hash()
+    return stamp
+
+
+def _stamp_path(name: str) -> Path:
+    # Beside the layer folder, not inside it: the stamp must not become part of the asset.
+    return BUILD_DIR / f".{name}.stamp.json"
+
+
+def _pip_install(target: Path, reqs: list[str]) -> None:
+    cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+    for platform in PLATFORMS:
+        cmd += ["--platform", platform]
+    cmd += ["--implementation", "cp", "--python-version", PYTHON_VERSION, "--only-binary=:all:"]
+    cmd += ["--target", str(target), *reqs]
+    subprocess.run(cmd, check=True)
+
+
+def _prune(site: Path) -> None:
+    for name in RUNTIME_PROVIDED:
+        for path in [site / name, *site.glob(f"{name}-*.dist-info")]:
+            shutil.rmtree(path, ignore_errors=True)
+    for path in sorted(site.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_dir() and path.name in PRUNE_DIRS and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.is_file() and path.suffix in PRUNE_SUFFIXES:
+            path.unlink()
+
+
+def _build(name: str, reqs: list[str]) -> None:
+    final = BUILD_DIR / name
+    staging = BUILD_DIR / f".{name}.tmp"
+    shutil.rmtree(staging, ignore_errors=True)
+    site = staging / "python"
+    site.mkdir(parents=True)
+    _pip_install(site, reqs)
+    _prune(site)
+    if name == CORE:
+        shutil.copytree(
+            CORE_PACKAGE, site / CORE_PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
+    shutil.rmtree(final, ignore_errors=True)
+    staging.rename(final)
+
+
+@contextmanager
+def _locked() -> Iterator[None]:
+    """Serialize concurrent builds (e.g. pytest-xdist workers)."""
+    BUILD_DIR.mkdir(parents=True, exist_ok=True)
+    with (BUILD_DIR / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def build_layer(name: str, reqs: list[str], *, force: bool = False) -> Path:
+    """Build one layer folder unless its stamp says it is current; return the folder."""
+    folder = BUILD_DIR / name
+    stamp = _stamp(name, reqs)
+    stamp_path = _stamp_path(name)
+    with _locked():
+        current = stamp_path.exists() and json.loads(stamp_path.read_text()) == stamp
+        if force or not current or not (folder / "python").is_dir():
+            stamp_path.unlink(missing_ok=True)
+            print(f"building layer {name}: {' '.join(reqs)}", file=sys.stderr)
+            _build(name, reqs)
+            stamp_path.write_text(json.dumps(stamp, indent=2) + "\n")
+    return folder
+
+
+def build_all(*, force: bool = False) -> dict[str, Path]:
+    """Build (or reuse) every layer; returns layer name -> folder holding ``python/``."""
+    return {name: build_layer(name, reqs, force=force) for name, reqs in requirements().items()}
+
+
+def main() -> None:
+    force = "--force" in sys.argv[1:]
+    for name, folder in build_all(force=force).items():
+        print(f"{name}: {folder.relative_to(ROOT)}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Background work: S3 drop folder -> import queue -> ``import_file``; maintenance queue -> ``maintenance``.
+
+Both queues have a dead-letter queue (after 5 failed receives) and a visibility timeout of
+six times their function's timeout, as AWS recommends for SQS event sources, so a message is
+never redelivered while a run that holds it may still be going.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_s3_notifications as s3n
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.api import python_function
+from infra.storage import Storage
+
+IMPORT_FUNCTION = "import_file"
+MAINTENANCE_FUNCTION = "maintenance"
+
+IMPORT_TIMEOUT = Duration.minutes(15)
+IMPORT_MEMORY_MB = 2048
+IMPORT_BATCH_SIZE = 10
+MAINTENANCE_TIMEOUT = Duration.minutes(5)
+MAINTENANCE_MEMORY_MB = 1024
+# One job per invocation: a job runs until close to the timeout, then re-enqueues its continuation.
+MAINTENANCE_BATCH_SIZE = 1
+
+VISIBILITY_FACTOR = 6
+MAX_RECEIVE_COUNT = 5
+RETENTION = Duration.days(14)  # the SQS maximum, for work and dead letters alike
+
+
+def queue_with_dlq(
+    scope: Construct, construct_id: str, *, consumer_timeout: Duration
+) -> tuple[sqs.Queue, sqs.Queue]:
+    """An SSE, SSL-only queue (visibility = 6 x ``consumer_timeout``) and its dead-letter queue."""
+    dlq = sqs.Queue(
+        scope,
+        f"{construct_id}Dlq",
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        retention_period=RETENTION,
+    )
+    queue = sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        visibility_timeout=Duration.seconds(consumer_timeout.to_seconds() * VISIBILITY_FACTOR),
+        retention_period=RETENTION,
+        dead_letter_queue=sqs.DeadLetterQueue(queue=dlq, max_receive_count=MAX_RECEIVE_COUNT),
+    )
+    return queue, dlq
+
+
+class Imports(Construct):
+    """Import and maintenance queues (with DLQs), the S3 notification and both worker functions."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        storage: Storage,
+        code: lambda_.Code,
+        core_layer: lambda_.ILayerVersion,
+        imports_layer: lambda_.ILayerVersion,
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        self.queue, self.dlq = queue_with_dlq(self, "ImportQueue", consumer_timeout=IMPORT_TIMEOUT)
+        self.maintenance_queue, self.maintenance_dlq = queue_with_dlq(
+            self, "MaintenanceQueue", consumer_timeout=MAINTENANCE_TIMEOUT
+        )
+        storage.bucket.add_event_notification(
+            s3.EventType.OBJECT_CREATED,
+            s3n.SqsDestination(self.queue),
+            s3.NotificationKeyFilter(prefix=storage.drop_prefix),
+        )
+        # Every function's environment: what it was given plus the two queue URLs.
+        self.environment = {
+            **environment,
+            "IMPORT_QUEUE_URL": self.queue.queue_url,
+            "MAINTENANCE_QUEUE_URL": self.maintenance_queue.queue_url,
+        }
+
+        fn = python_function(
+            self,
+            "ImportFile",
+            function=IMPORT_FUNCTION,
+            code=code,
+            layers=[core_layer, imports_layer],
+            environment=self.environment,
+            memory_size=IMPORT_MEMORY_MB,
+            timeout=IMPORT_TIMEOUT,
+            description="Imports files dropped into the drop folder (S3 -> SQS)",
+        )
+        storage.meta.grant_read_write_data(fn)
+        storage.rows.grant_read_write_data(fn)
+        storage.idempotency.grant_read_write_data(fn)
+        storage.bucket.grant_read(fn, f"{storage.drop_prefix}*")  # reads dropped files, nothing else
+        self.queue.grant_send_messages(fn)  # continuation of a long import
+        fn.add_event_source(
+            sources.SqsEventSource(self.queue, batch_size=IMPORT_BATCH_SIZE, report_batch_item_failures=True)
+        )
+        self.import_function = fn
+
+        fn = python_function(
+            self,
+            "Maintenance",
+            function=MAINTENANCE_FUNCTION,
+            code=code,
+            layers=[core_layer],
+            environment=self.environment,
+            memory_size=MAINTENANCE_MEMORY_MB,
+            timeout=MAINTENANCE_TIMEOUT,
+            description="Purges deleted datasets' rows and backfills indexes",
+        )
+        storage.meta.grant_read_write_data(fn)
+        storage.rows.grant_read_write_data(fn)
+        self.maintenance_queue.grant_send_messages(fn)  # re-enqueues its continuation
+        fn.add_event_source(
+            sources.SqsEventSource(
+                self.maintenance_queue, batch_size=MAINTENANCE_BATCH_SIZE, report_batch_item_failures=True
+            )
+        )
+        self.maintenance_function = fn

@@ -1,0 +1,100 @@
+"""Order-preserving, type-tagged binary encoding of column values for index sort keys.
+
+Byte order of ``encode(v)`` is exactly the order of §5 (``query.evaluate``) for one column
+type, and the index sort key is ``encode(value)[:MAX_VALUE_BYTES] + row_index (8 bytes)``,
+so an index Query returns rows in the query's order with ties by ``row_index`` ascending.
+
+- null: ``FF`` — after every value, so ascending order puts nulls last (§5's default).
+- number: sign class (``01`` negative, ``02`` zero, ``03`` positive), then the decimal
+  exponent and the digits; negatives complement both so larger magnitudes sort first.
+  Exact for every DynamoDB number (38 digits, 1e-130 … 1e126).
+- string: ``01`` + casefolded text + ``00 01`` + exact text + ``00 01`` (``00`` inside text is
+  escaped as ``00 FF``): case-insensitive order, exact text breaking ties, prefixes first.
+- boolean: ``01 00`` / ``01 01``; date: ``01`` + ``YYYY-MM-DD``; datetime: ``01`` + UTC
+  ``YYYY-MM-DDTHH:MM:SS.ffffff`` (fixed width, so text order is time order).
+- json: not indexable.
+
+DynamoDB limits a GSI sort key to 1,024 bytes; values are cut at ``MAX_VALUE_BYTES``. Cut
+values that share that prefix compare equal in the index, so readers re-sort groups of
+equal keys in memory with the exact order (``index.py``), and filters always re-check.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from .. import values
+from ..models import ColumnType
+
+NULL = b"\xff"
+MAX_VALUE_BYTES = 1000
+ROW_INDEX_BYTES = 8
+INDEXABLE = frozenset(
+    {ColumnType.STRING, ColumnType.NUMBER, ColumnType.BOOLEAN, ColumnType.DATE, ColumnType.DATETIME}
+)
+_TEXT_END = b"\x00\x01"
+
+
+def encode(value: Any, kind: ColumnType | str) -> bytes:
+    """The full (uncut) order-preserving encoding of a normalised API value."""
+    if value is None:
+        return NULL
+    kind = ColumnType(kind)
+    if kind is ColumnType.NUMBER:
+        return _number(Decimal(str(value)) if not isinstance(value, Decimal) else value)
+    if kind is ColumnType.STRING:
+        return b"\x01" + _text(value.casefold()) + _text(value)
+    if kind is ColumnType.BOOLEAN:
+        return b"\x01\x01" if value else b"\x01\x00"
+    if kind is ColumnType.DATE:
+        return b"\x01" + value.encode("ascii")
+    if kind is ColumnType.DATETIME:
+        moment = values.parse_datetime(value)
+        return b"\x01" + moment.strftime("%Y-%m-%dT%H:%M:%S.%f").encode("ascii")
+    raise ValueError(f"{kind} columns cannot be indexed")
+
+
+def casefold_prefix(text: str) -> bytes:
+    """Key prefix shared by every string whose casefolded form starts with ``text.casefold()``."""
+    return b"\x01" + text.casefold().encode("utf-8").replace(b"\x00", b"\x00\xff")
+
+
+def exact_string_prefix(text: str) -> bytes:
+    """Key prefix of exactly the string ``text`` (``eq`` on a string column)."""
+    return encode(text, ColumnType.STRING)
+
+
+def sort_key(value: Any, kind: ColumnType | str, row_index: int) -> bytes:
+    return cut(encode(value, kind)) + row_index.to_bytes(ROW_INDEX_BYTES, "big")
+
+
+def cut(encoded: bytes) -> bytes:
+    return encoded[:MAX_VALUE_BYTES]
+
+
+def value_part(key: bytes) -> bytes:
+    """The (cut) value encoding of a stored index sort key, without its row_index."""
+    return bytes(key[:-ROW_INDEX_BYTES])
+
+
+def row_index_part(key: bytes) -> int:
+    return int.from_bytes(bytes(key[-ROW_INDEX_BYTES:]), "big")
+
+
+def _text(text: str) -> bytes:
+    return text.encode("utf-8").replace(b"\x00", b"\x00\xff") + _TEXT_END
+
+
+def _number(number: Decimal) -> bytes:
+    if number == 0:
+        return b"\x02"
+    sign, digits, exponent = number.normalize().as_tuple()
+    assert isinstance(exponent, int)
+    magnitude = len(digits) + exponent  # position of the decimal point after the first digit
+    biased = magnitude + 512  # DynamoDB's range keeps this within 0..1023
+    if not sign:
+        return b"\x03" + biased.to_bytes(2, "big") + bytes(d + 1 for d in digits) + b"\x00"
+    # Negative: complement so that a larger magnitude sorts first and a longer digit string
+    # (same prefix, so a larger magnitude) sorts before its prefix.
+    return b"\x01" + (1023 - biased).to_bytes(2, "big") + bytes(10 - d for d in digits) + b"\xff"

@@ -1,0 +1,193 @@
+"""Index slots: the GSI attributes of a row, and ordered reads of one slot.
+
+A dataset indexes up to five columns; each indexed column holds one of the rows table's
+GSIs ``idx1``..``idx5`` (its ``slot``). A row carries, per indexed column:
+
+- ``x<slot>p = <dataset_id>#<generation>#<slot>.<shard>`` — the index partition, sharded
+  like the rows so index writes spread too;
+- ``x<slot>s = encoding.sort_key(value, type, row_index)`` — every row, nulls included
+  (they sort last), so an index serves ``order`` and ``is.null`` as well as filters.
+
+A read walks one shard of one slot through a list of key ranges in a direction and yields
+stored items in the exact query order: groups of equal (possibly cut) keys are re-sorted in
+memory with the exact comparison, and a descending walk reads each group of ties in
+ascending ``row_index`` (§5's tie-break) without reading the whole column.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from . import encoding
+from .rows import ReadMeter, index_partition, to_native_item
+from .tables import rows
+
+LOW = b"\x00"
+HIGH_VALUES = b"\x10"  # above every non-null encoding, below NULL
+TOP = b"\xff" * 12  # above every key
+_AFTER_GROUP = b"\xff" * 10
+
+
+@dataclass(frozen=True)
+class Range:
+    """Inclusive bounds on the index sort key."""
+
+    low: bytes = LOW
+    high: bytes = TOP
+
+
+def group_range(value_key: bytes) -> Range:
+    """Every key whose value part is ``value_key`` (encodings are prefix-free)."""
+    return Range(value_key, value_key + _AFTER_GROUP)
+
+
+def walk(
+    dataset: dict[str, Any],
+    slot: int,
+    shard: int,
+    ranges: list[Range],
+    descending: bool,
+    meter: ReadMeter,
+    exact_key: Callable[[dict[str, Any]], Any],
+    page_size: int,
+    after: bytes | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Items of ``ranges`` (already in walk order) in exact order, resuming after key ``after``."""
+    pk = index_partition(dataset, slot, shard)
+    first = 0
+    if after is not None:
+        holding = [number for number, bounds in enumerate(ranges) if bounds.low <= after <= bounds.high]
+        first = holding[0] if holding else 0
+    for number, bounds in enumerate(ranges[first:], first):
+        if after is not None and number == first:
+            group = encoding.value_part(after)
+            if descending:
+                # The rest of the cursor's tie group first (ascending row_index), then below it.
+                rest = Range(after + b"\x00", group + _AFTER_GROUP)
+                yield from _sorted_groups(_pages(pk, slot, rest, False, meter, page_size), exact_key)
+                if group < bounds.low:
+                    continue
+                bounds = Range(bounds.low, min(bounds.high, group))
+            else:
+                bounds = Range(max(bounds.low, after + b"\x00"), bounds.high)
+        if descending:
+            yield from _descending(pk, slot, bounds, meter, exact_key, page_size)
+        else:
+            yield from _sorted_groups(_pages(pk, slot, bounds, False, meter, page_size), exact_key)
+
+
+def count(dataset: dict[str, Any], slot: int, ranges: list[Range], meter: ReadMeter) -> int:
+    """How many index entries fall in ``ranges`` over every shard (``Select=COUNT``)."""
+    total = 0
+    for shard in range(int(dataset["shards"])):
+        pk = index_partition(dataset, slot, shard)
+        for bounds in ranges:
+            kwargs: dict[str, Any] = {
+                "IndexName": f"idx{slot}",
+                "KeyConditionExpression": _condition(pk, slot, bounds),
+                "Select": "COUNT",
+            }
+            while True:
+                page = rows().query(**kwargs)
+                meter.add(page)
+                total += int(page.get("Count", 0))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return total
+
+
+def _condition(pk: str, slot: int, bounds: Range) -> Any:
+    return Key(f"x{slot}p").eq(pk) & Key(f"x{slot}s").between(bounds.low, bounds.high)
+
+
+def _pages(
+    pk: str, slot: int, bounds: Range, descending: bool, meter: ReadMeter, page_size: int
+) -> Iterator[list[dict[str, Any]]]:
+    kwargs: dict[str, Any] = {
+        "IndexName": f"idx{slot}",
+        "KeyConditionExpression": _condition(pk, slot, bounds),
+        "ScanIndexForward": not descending,
+        "Limit": page_size,
+    }
+    while True:
+        page = rows().query(**kwargs)
+        meter.add(page)
+        items = [_with_key(item, slot) for item in page.get("Items", [])]
+        if items:
+            yield items
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        kwargs["Limit"] = min(kwargs["Limit"] * 2, 1000)  # a walk that goes deep fetches wider pages
+
+
+def _with_key(item: dict[str, Any], slot: int) -> dict[str, Any]:
+    native = to_native_item(item)
+    native["_key"] = bytes(native[f"x{slot}s"])
+    return native
+
+
+def _sorted_groups(
+    pages: Iterator[list[dict[str, Any]]], exact_key: Callable[[dict[str, Any]], Any]
+) -> Iterator[dict[str, Any]]:
+    """Ascending items in exact order.
+
+    A run of equal keys is already in exact order (ties by row_index) unless its value was
+    cut at the key limit; only such runs are held back and re-sorted, so a long run of
+    ties streams without being read to its end.
+    """
+    held: list[dict[str, Any]] = []
+    for page in pages:
+        for item in page:
+            value = encoding.value_part(item["_key"])
+            if held and value != encoding.value_part(held[0]["_key"]):
+                yield from sorted(held, key=exact_key)
+                held = []
+            if held or len(value) >= encoding.MAX_VALUE_BYTES:
+                held.append(item)
+            else:
+                yield item
+    yield from sorted(held, key=exact_key)
+
+
+def _descending(
+    pk: str,
+    slot: int,
+    bounds: Range,
+    meter: ReadMeter,
+    exact_key: Callable[[dict[str, Any]], Any],
+    page_size: int,
+) -> Iterator[dict[str, Any]]:
+    """Descending by value, ties ascending by row_index, reading ties no more than once.
+
+    Complete runs of ties inside a page are reversed in memory; the run cut by the page end
+    is read again on its own, ascending, and the walk goes on below it.
+    """
+    high = bounds.high
+    while high >= bounds.low:
+        pages = _pages(pk, slot, Range(bounds.low, high), True, meter, page_size)
+        page = next(pages, None)
+        if page is None:
+            return
+        more = len(page) >= page_size
+        runs: list[list[dict[str, Any]]] = []
+        for item in page:
+            if runs and encoding.value_part(item["_key"]) == encoding.value_part(runs[-1][0]["_key"]):
+                runs[-1].append(item)
+            else:
+                runs.append([item])
+        if not more:
+            for run in runs:
+                yield from sorted(run, key=exact_key)
+            return
+        last_value = encoding.value_part(runs[-1][0]["_key"])
+        for run in runs[:-1]:
+            yield from sorted(run, key=exact_key)
+        ties = _pages(pk, slot, group_range(last_value), False, meter, page_size)
+        yield from _sorted_groups(ties, exact_key)
+        high = last_value  # every key of that run is above its bare value part

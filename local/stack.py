@@ -1,0 +1,176 @@
+"""The AWS side of the local stack: a moto server with the resources the CDK stack defines.
+
+Tables come from ``infra/tables.py`` (the same specs the CDK stack synthesizes); the drop
+bucket is versioned and notifies the import queue of every object created under the drop
+prefix (moto's server delivers S3 event notifications to SQS, as S3 does, and
+``complete_s3_events`` gives them the fields S3 sends that moto leaves out); both queues
+have a dead-letter queue after 5 receives.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote_plus
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from infra.tables import ALL_TABLES, create_local_tables
+
+HOST = "127.0.0.1"
+IMPORT_QUEUE = "datasets-import"
+MAINTENANCE_QUEUE = "datasets-maintenance"
+MAX_RECEIVE_COUNT = 5
+# Short, so a failed message is retried soon locally; the worker's Lambda context reports
+# the same timeout, as SQS requires visibility >= function timeout.
+VISIBILITY_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Queue:
+    name: str
+    url: str
+    arn: str
+    dlq_url: str
+
+
+@dataclass(frozen=True)
+class Resources:
+    endpoint: str
+    region: str
+    bucket: str
+    drop_prefix: str
+    import_queue: Queue
+    maintenance_queue: Queue
+
+
+def configure_environment(aws_port: int) -> str:
+    """Point every boto3 client of this process at the moto server; the endpoint URL.
+
+    Must run before anything reads ``datasets_core.config.settings()``.
+    """
+    endpoint = f"http://{HOST}:{aws_port}"
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", "test")
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    # No CloudWatch locally: Powertools would print EMF blobs into the console otherwise.
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    return endpoint
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((HOST, port))
+        except OSError:
+            return False
+    return True
+
+
+def complete_s3_events() -> None:
+    """Make moto's S3 event notifications carry what S3's do (the moto server runs in this process).
+
+    moto 5 leaves out ``userIdentity``, ``requestParameters``, ``responseElements``, the bucket's
+    ``ownerIdentity`` and the object's ``versionId`` and ``sequencer`` (so Powertools' S3 parser
+    models reject its events), and URL-encodes the ``/`` of object keys, which S3 keeps.
+    """
+    from moto.s3 import notifications
+
+    original = notifications._get_s3_event
+    if getattr(original, "completed_by_local_stack", False):
+        return
+
+    def full_event(event_name: str, bucket: Any, key: Any, notification_id: str) -> dict[str, Any]:
+        event = original(event_name, bucket, key, notification_id)
+        for record in event["Records"]:
+            request_id = uuid.uuid4().hex[:16].upper()
+            record.setdefault("userIdentity", {"principalId": "AWS:LOCALUSER"})
+            record.setdefault("requestParameters", {"sourceIPAddress": HOST})
+            record.setdefault("responseElements", {"x-amz-request-id": request_id, "x-amz-id-2": request_id})
+            record["s3"]["bucket"].setdefault("ownerIdentity", {"principalId": "LOCALOWNER"})
+            obj = record["s3"]["object"]
+            obj["key"] = quote_plus(key.name, safe="/")
+            version = getattr(key, "version_id", None)
+            if version and version != "null":
+                obj.setdefault("versionId", version)
+            obj.setdefault("sequencer", f"{time.time_ns():018X}")
+        return event
+
+    full_event.completed_by_local_stack = True  # type: ignore[attr-defined]
+    notifications._get_s3_event = full_event
+
+
+def start_moto(aws_port: int) -> ThreadedMotoServer:
+    # One access-log line per request (the workers long-poll) would drown the console.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    complete_s3_events()
+    server = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
+    server.start()
+    return server
+
+
+def _queue(sqs, name: str) -> Queue:
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVE_COUNT)}
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(VISIBILITY_TIMEOUT_SECONDS),
+            "RedrivePolicy": json.dumps(redrive),
+        },
+    )["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return Queue(name, url, arn, dlq_url)
+
+
+def create_resources(endpoint: str) -> Resources:
+    """Tables, drop bucket (+ notification) and queues; exports the queue URLs to the handlers."""
+    from datasets_core.config import settings  # after configure_environment
+
+    config = settings()
+    region = os.environ["AWS_DEFAULT_REGION"]
+    session = boto3.session.Session()
+    names = {spec.logical_id: getattr(config, spec.settings_env.lower()) for spec in ALL_TABLES}
+    create_local_tables(session.client("dynamodb"), names)
+
+    sqs = session.client("sqs")
+    import_queue = _queue(sqs, IMPORT_QUEUE)
+    maintenance_queue = _queue(sqs, MAINTENANCE_QUEUE)
+
+    s3 = session.client("s3")
+    bucket = config.drop_bucket
+    bucket_args: dict[str, Any] = {"Bucket": bucket}
+    if region != "us-east-1":  # us-east-1 refuses an explicit location constraint
+        bucket_args["CreateBucketConfiguration"] = {"LocationConstraint": region}
+    s3.create_bucket(**bucket_args)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket=bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "Id": "drop-folder-imports",
+                    "QueueArn": import_queue.arn,
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": config.drop_prefix}]}},
+                }
+            ]
+        },
+    )
+
+    os.environ["IMPORT_QUEUE_URL"] = import_queue.url
+    os.environ["MAINTENANCE_QUEUE_URL"] = maintenance_queue.url
+    settings.cache_clear()  # re-read with the queue URLs
+    return Resources(endpoint, region, bucket, config.drop_prefix, import_queue, maintenance_queue)

@@ -1,0 +1,133 @@
+"""API Gateway: one method per route on the right path, 405 for other methods, error envelopes."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+from aws_cdk.assertions import Match
+
+from infra.api import GATEWAY_RESPONSES, METHOD_NOT_ALLOWED
+from routes import ROUTES, Route
+from tests.infra.cfn import Synth
+
+
+def test_one_method_per_route_on_its_path(synth: Synth) -> None:
+    # Given every method of the API with its path rebuilt from the resource chain,
+    methods = Counter((verb, path) for verb, path, _ in synth.methods() if verb != "ANY")
+    # then each route has exactly one, and there is no other.
+    assert methods == Counter((route.method, route.path) for route in ROUTES.values())
+
+
+@pytest.mark.parametrize("route", ROUTES.values(), ids=lambda r: r.function)
+def test_route_method_is_a_lambda_proxy_to_its_function(synth: Synth, route: Route) -> None:
+    [props] = [p for verb, path, p in synth.methods() if (verb, path) == (route.method, route.path)]
+    assert props["AuthorizationType"] == "NONE"  # API keys are checked in the function
+    integration = props["Integration"]
+    assert integration["Type"] == "AWS_PROXY"
+    assert integration["IntegrationHttpMethod"] == "POST"
+    assert f'"{synth.function_id(route.function)}"' in json.dumps(integration["Uri"])
+
+
+def test_resources_are_shared_between_routes(synth: Synth) -> None:
+    paths = list(synth.resource_paths().values())
+    assert len(paths) == len(set(paths))
+    expected = set()
+    for route in ROUTES.values():
+        parts = route.path.strip("/").split("/")
+        expected |= {"/" + "/".join(parts[: i + 1]) for i in range(len(parts))}
+    assert set(paths) == expected
+
+
+def test_every_resource_with_methods_answers_405_for_other_methods(synth: Synth) -> None:
+    route_paths = {route.path for route in ROUTES.values()}
+    any_methods = {path: props for verb, path, props in synth.methods() if verb == "ANY"}
+    assert set(any_methods) == route_paths
+    for props in any_methods.values():
+        integration = props["Integration"]
+        assert integration["Type"] == "MOCK"
+        assert integration["RequestTemplates"]["application/json"] == '{"statusCode": 405}'
+        [response] = integration["IntegrationResponses"]
+        assert response["StatusCode"] == "405"
+        assert json.loads(response["ResponseTemplates"]["application/json"]) == METHOD_NOT_ALLOWED
+        assert props["MethodResponses"] == [{"StatusCode": "405"}]
+
+
+def test_stage_v1_throttling_tracing_and_access_logs(synth: Synth) -> None:
+    [stage] = synth.of_type("AWS::ApiGateway::Stage").values()
+    props = stage["Properties"]
+    assert props["StageName"] == "v1"
+    assert props["TracingEnabled"] is True
+    [settings] = props["MethodSettings"]
+    assert (settings["ThrottlingRateLimit"], settings["ThrottlingBurstLimit"]) == (100, 200)
+    assert settings["LoggingLevel"] == "ERROR" and settings["DataTraceEnabled"] is False
+    access = props["AccessLogSetting"]
+    assert "DestinationArn" in access
+    fields = json.loads(access["Format"])
+    assert fields["requestId"] == "$context.requestId" and fields["status"] == "$context.status"
+
+
+@pytest.mark.parametrize(
+    ("response_type", "status", "code"),
+    [
+        ("MISSING_AUTHENTICATION_TOKEN", "404", "not_found"),
+        ("RESOURCE_NOT_FOUND", "404", "not_found"),
+        ("THROTTLED", "429", "rate_limited"),
+        ("QUOTA_EXCEEDED", "429", "rate_limited"),
+        ("REQUEST_TOO_LARGE", "413", "payload_too_large"),
+        ("UNAUTHORIZED", "401", "unauthorized"),
+        ("ACCESS_DENIED", "403", "forbidden"),
+        ("INTEGRATION_TIMEOUT", "504", "timeout"),
+        ("DEFAULT_5XX", None, "internal_error"),
+        ("DEFAULT_4XX", None, "bad_request"),
+    ],
+)
+def test_gateway_responses_use_the_error_envelope(
+    synth: Synth, response_type: str, status: str | None, code: str
+) -> None:
+    responses = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in synth.of_type("AWS::ApiGateway::GatewayResponse").values()
+    }
+    props = responses[response_type]
+    assert props.get("StatusCode") == status
+    body = json.loads(props["ResponseTemplates"]["application/json"])
+    assert body["error"]["code"] == code
+    assert body["error"]["message"]
+    assert body["error"]["details"] == {"request_id": "$context.requestId"}
+
+
+def test_all_declared_gateway_responses_are_synthesized(synth: Synth) -> None:
+    synth.template.resource_count_is("AWS::ApiGateway::GatewayResponse", len(GATEWAY_RESPONSES))
+
+
+def test_outputs(synth: Synth) -> None:
+    outputs = synth.data["Outputs"]
+    for name in (
+        "ApiUrl",
+        "DropBucketName",
+        "DropPrefix",
+        "MetaTableName",
+        "RowsTableName",
+        "IdempotencyTableName",
+        "ImportQueueUrl",
+        "StackRegion",
+    ):
+        assert name in outputs
+    assert outputs["DropPrefix"]["Value"] == "drop/"
+    api_url = json.dumps(outputs["ApiUrl"]["Value"])
+    assert ".execute-api." in api_url and "DeploymentStagev1" in api_url
+
+
+def test_alarms_on_dead_letters_5xx_and_function_errors(synth: Synth) -> None:
+    alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
+    by_metric = Counter(a["MetricName"] for a in alarms)
+    assert by_metric["ApproximateNumberOfMessagesVisible"] == 2
+    assert by_metric["5XXError"] == 1
+    assert by_metric["Errors"] == len(ROUTES) + 2
+    synth.template.has_resource_properties(
+        "AWS::CloudWatch::Alarm",
+        {"MetricName": "5XXError", "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold"},
+    )
+    synth.template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardBody": Match.any_value()})
