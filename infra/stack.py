@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Acknowledgment, Aws, CfnOutput, Stack, Validations
+from aws_cdk import Acknowledgment, Aws, CfnOutput, Fn, Stack, Validations
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct, IConstruct
 
@@ -55,6 +55,10 @@ class DatasetsApiStack(Stack):
             "EXPORT_PREFIX": storage.export_prefix,
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+            # Signs pagination cursors. The stack's id carries a UUID CloudFormation draws at
+            # creation: unknown to API callers (cursors only need to be tamper-evident to
+            # them), shared by every function, and with no secret store on the cold path.
+            "CURSOR_SECRET": Fn.select(2, Fn.split("/", Aws.STACK_ID)),
         }
         self.imports = imports = Imports(
             self,

@@ -11,7 +11,7 @@ import re
 import time
 import uuid
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote
 
 STAGE = "v1"
 
@@ -20,7 +20,8 @@ def match_path(template: str, path: str) -> dict[str, str] | None:
     """Path parameters when ``path`` fits the route ``template`` (``/datasets/{dataset_id}``)."""
     pattern = "^" + re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template)) + "$"
     match = re.match(pattern, path)
-    return match.groupdict() if match else None
+    # API Gateway hands path parameters to the function decoded (the path stays encoded).
+    return {name: unquote(value) for name, value in match.groupdict().items()} if match else None
 
 
 def proxy_event(

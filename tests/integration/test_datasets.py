@@ -32,7 +32,7 @@ def test_create_get_and_list_a_dataset(client: Client) -> None:
     )
     assert created["row_count"] == 0
     assert created["columns"] == [
-        {"name": "email", "type": "string", "indexed": True},
+        {"name": "email", "type": "string", "indexed": True, "index_status": "ready"},
         {"name": "amount", "type": "number", "indexed": False},
     ]
     fetched = client.get(f"/datasets/{created['id']}").json()["data"]

@@ -126,3 +126,8 @@ def authenticate(token: str) -> Principal:
 
 def forget_cached_keys() -> None:
     _cache.clear()
+
+
+def forget_key(key_id: str) -> None:
+    """Drop one key from this container's cache (revocation is then immediate here)."""
+    _cache.pop(key_id, None)

@@ -77,7 +77,7 @@ def _runner() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
         event_key_jmespath="[workspace, key, method, path]",
         payload_validation_jmespath="[query, body]",
         expires_after_seconds=_REMEMBER_SECONDS,
-        response_hook=_mark_replayed,
+        response_hook=_mark_replayed,  # type: ignore[arg-type]  # Powertools types the hook narrowly
     )
 
     @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config)

@@ -73,6 +73,7 @@ def list_keys(principal: auth.Principal) -> list[dict[str, Any]]:
 
 def revoke(principal: auth.Principal, key_id: str) -> dict[str, Any]:
     key_store.revoke_key(key_id, now_iso(), workspace=principal.workspace)
+    auth.forget_key(key_id)
     return {"id": key_id, "revoked": True}
 
 

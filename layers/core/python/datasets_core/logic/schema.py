@@ -55,7 +55,8 @@ def check_rows(dataset: dict[str, Any], raw_rows: list[Any], *, label: str = "Ro
             column_type = known[name]["type"] if name in known else new_types.get(name)
             if column_type is None and value is not None:
                 inferred = values.infer_type(value)
-                column_type = new_types[name] = inferred.value if inferred else None
+                if inferred is not None:
+                    column_type = new_types[name] = inferred.value
             try:
                 fields[name] = values.normalize(value, column_type) if column_type else None
             except values.ValueProblem as exc:

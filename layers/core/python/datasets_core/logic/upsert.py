@@ -84,6 +84,5 @@ def upsert(principal: auth.Principal, dataset_id: str, raw_rows: list[Any], colu
     )
     for key, row in zip(inserts, created, strict=True):
         results[key] = [row]
-    seen: set[bytes] = set()
-    rows = [row for key in order if not (key in seen or seen.add(key)) for row in results[key]]
+    rows = [row for key in dict.fromkeys(order) for row in results[key]]
     return {"inserted": len(created), "updated": updated, "rows": rows}
