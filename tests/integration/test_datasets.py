@@ -199,3 +199,11 @@ def test_public_endpoints_need_no_key(anonymous: Client) -> None:
     assert "/datasets/{dataset_id}" in spec["paths"] and "/keys" in spec["paths"]
     docs = anonymous.get("/docs")
     assert docs.status == 200 and b"swagger-ui" in docs.body
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_a_json_body_is_read_as_json_whatever_its_content_type(client: Client, content_type: str) -> None:
+    # `curl -d '{...}'` without -H 'Content-Type: application/json' sends a form content type.
+    created = client.post("/datasets", {"name": "Curl default"}, headers={"Content-Type": content_type})
+    assert created.status == 201, created.body
+    assert created.json()["data"]["name"] == "Curl default"

@@ -112,7 +112,7 @@ class Api:
         if principal is not None:
             self.resolver.append_context(principal=principal)
             logger.append_keys(workspace=principal.workspace, key_id=principal.key_id)
-        return self.resolver.resolve(event, context)
+        return self.resolver.resolve(_as_json_request(event), context)
 
     # --- request helpers ----------------------------------------------------------------
     @property
@@ -186,6 +186,24 @@ def _proxy_response(response: Response) -> dict[str, Any]:
         "headers": {"Content-Type": content_types.APPLICATION_JSON},
         "body": response.body,
         "isBase64Encoded": False,
+    }
+
+
+def _as_json_request(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its body declared JSON, whatever Content-Type the caller sent.
+
+    The API speaks only JSON (SPEC §2), but Powertools' validation parses a body by its
+    Content-Type, and ``curl -d`` sends ``application/x-www-form-urlencoded`` by default: the
+    JSON body would be read as one form field and refused with a baffling message."""
+    if not event.get("body"):
+        return event
+    json_type = content_types.APPLICATION_JSON
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    multi = {k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"}
+    return {
+        **event,
+        "headers": {**headers, "Content-Type": json_type},
+        "multiValueHeaders": {**multi, "Content-Type": [json_type]},
     }
 
 
