@@ -130,6 +130,18 @@ _TABLE: tuple[Route, ...] = (
         (META_READ, ROWS_READ),
         "Audit trail of a row",
     ),
+    Route(
+        "POST",
+        "/datasets/{dataset_id}/uploads",
+        "create_upload",
+        "datasets:write",
+        (META_WRITE, DROP_PUT, IDEMPOTENCY),
+        "Presigned upload into the drop folder",
+    ),
+    Route(
+        "GET", "/datasets/{dataset_id}/imports", "list_imports", "datasets:read", (META_READ,), "List imports"
+    ),
+    Route("GET", "/imports/{import_id}", "get_import", "datasets:read", (META_READ,), "Get an import"),
 )
 
 ROUTES: dict[str, Route] = {route.function: route for route in _TABLE}

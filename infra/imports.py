@@ -26,6 +26,7 @@ MAINTENANCE_FUNCTION = "maintenance"
 IMPORT_TIMEOUT = Duration.minutes(15)
 IMPORT_MEMORY_MB = 2048
 IMPORT_BATCH_SIZE = 10
+IMPORT_TMP_MB = 10240  # Lambda's maximum ephemeral storage
 MAINTENANCE_TIMEOUT = Duration.minutes(5)
 MAINTENANCE_MEMORY_MB = 1024
 # One job per invocation: a job runs until close to the timeout, then re-enqueues its continuation.
@@ -101,6 +102,10 @@ class Imports(Construct):
             timeout=IMPORT_TIMEOUT,
             description="Imports files dropped into the drop folder (S3 -> SQS)",
         )
+        # A dropped file is copied to /tmp (Parquet needs random access); allow files up to ~10 GB.
+        cfn_function = fn.node.default_child
+        assert isinstance(cfn_function, lambda_.CfnFunction)
+        cfn_function.ephemeral_storage = lambda_.CfnFunction.EphemeralStorageProperty(size=IMPORT_TMP_MB)
         storage.meta.grant_read_write_data(fn)
         storage.rows.grant_read_write_data(fn)
         storage.idempotency.grant_read_write_data(fn)

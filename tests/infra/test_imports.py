@@ -65,3 +65,7 @@ def test_objects_created_under_drop_are_sent_to_the_import_queue(synth: Synth) -
     assert config["Events"] == ["s3:ObjectCreated:*"]
     assert config["Filter"] == {"Key": {"FilterRules": [{"Name": "prefix", "Value": "drop/"}]}}
     assert config["QueueArn"] == {"Fn::GetAtt": [synth.logical_id(synth.stack.imports.queue), "Arn"]}
+
+
+def test_import_function_has_room_in_tmp_for_big_files(synth: Synth) -> None:
+    assert synth.function("import_file")["Properties"]["EphemeralStorage"] == {"Size": 10240}

@@ -333,3 +333,34 @@ def finish_reindex(workspace: str, dataset_id: str, built: list[str], cleared_sl
             return
         except Conflict:
             continue
+
+
+def find_by_name(workspace: str, name: str) -> dict[str, Any] | None:
+    """The dataset of a workspace with this name (case-insensitively), or None."""
+    reservation = meta().get_item(Key=_name_key(workspace, name), ConsistentRead=True).get("Item")
+    if not reservation:
+        return None
+    try:
+        return get(workspace, str(reservation["dataset_id"]))
+    except DatasetNotFound:
+        return None
+
+
+def allocate_generation(workspace: str, dataset_id: str) -> int:
+    """A generation number no other writer will use: rows written under it stay invisible
+    until ``imports.swap_generation`` makes it the dataset's live generation."""
+    try:
+        response = meta().update_item(
+            Key=dataset_key(workspace, dataset_id),
+            UpdateExpression="ADD generations_allocated :one",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeValues={":one": 1},
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            raise DatasetNotFound(dataset_id) from exc
+        raise
+    attributes = response["Attributes"]
+    # Datasets never replaced before start at generation 0 and have no counter yet.
+    return max(int(attributes["generations_allocated"]), int(attributes.get("generation", 0)) + 1)

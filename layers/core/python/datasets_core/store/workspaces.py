@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
 from ..config import settings
@@ -103,3 +104,15 @@ def release_rows(workspace: str, count: int) -> None:
             UpdateExpression="ADD row_count :n",
             ExpressionAttributeValues={":n": -count},
         )
+
+
+def exists(workspace: str) -> bool:
+    """Whether a workspace was ever provisioned: it has a plan/usage item or at least one key."""
+    if meta().get_item(Key=workspace_key(workspace), ConsistentRead=True).get("Item"):
+        return True
+    page = meta().query(
+        IndexName="gsi1",
+        KeyConditionExpression=Key("gsi1pk").eq(f"{ws_pk(workspace)}#KEYS"),
+        Limit=1,
+    )
+    return bool(page.get("Items"))

@@ -1,0 +1,203 @@
+"""SPEC §7 type mapping: Arrow (Parquet) types to column types, and type detection for text and JSON.
+
+Parquet / Arrow:
+
+| Arrow type                                    | column type                          |
+| --------------------------------------------- | ------------------------------------ |
+| int8..int64, uint8..uint64, float16/32/64     | number (NaN / ±Inf rejected per row) |
+| decimal128 / decimal256                       | number                               |
+| string, large_string, string_view, dictionary | string (dictionaries are decoded)    |
+| bool                                          | boolean                              |
+| date32, date64                                | date                                 |
+| timestamp (any unit, with or without zone)    | datetime, in UTC (naive = UTC)       |
+| time32, time64                                | string (``HH:MM:SS[.ffffff]``)       |
+| list, large_list, fixed_size_list, struct, map| json                                 |
+| null (a column with no value at all)          | no column until a value arrives      |
+| binary, large_binary, fixed_size_binary       | rejected: the import fails, naming it|
+
+Text (CSV cells): a new column's type is the narrowest of boolean, number, date, datetime that
+fits every non-empty cell, otherwise string. JSON Lines: a new column takes the type of its
+first non-null value (as the rows API does), except that a column of strings is a date or
+datetime column only when every one of its strings is one.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+import pyarrow as pa
+
+from .. import values
+from ..models import ColumnType
+
+
+class Kind(StrEnum):
+    """What an Arrow column holds, before it meets a column type."""
+
+    INT = "int"
+    FLOAT = "float"
+    DECIMAL = "decimal"
+    BOOL = "bool"
+    STRING = "string"
+    DATE = "date"
+    TIMESTAMP = "timestamp"
+    TIME = "time"
+    NESTED = "nested"
+    NULL = "null"
+
+
+_NATURAL = {
+    Kind.INT: ColumnType.NUMBER,
+    Kind.FLOAT: ColumnType.NUMBER,
+    Kind.DECIMAL: ColumnType.NUMBER,
+    Kind.BOOL: ColumnType.BOOLEAN,
+    Kind.STRING: ColumnType.STRING,
+    Kind.DATE: ColumnType.DATE,
+    Kind.TIMESTAMP: ColumnType.DATETIME,
+    Kind.TIME: ColumnType.STRING,
+    Kind.NESTED: ColumnType.JSON,
+}
+
+
+class Unsupported(ValueError):
+    """An Arrow type no column can hold; the message names the type and what to do."""
+
+
+def kind_of(arrow_type: pa.DataType) -> Kind:
+    """The kind of an Arrow type, or ``Unsupported`` (binary columns and other exotic types)."""
+    t = pa.types
+    if t.is_dictionary(arrow_type):
+        return kind_of(arrow_type.value_type)
+    if t.is_integer(arrow_type):
+        return Kind.INT
+    if t.is_floating(arrow_type):
+        return Kind.FLOAT
+    if t.is_decimal(arrow_type):
+        return Kind.DECIMAL
+    if t.is_boolean(arrow_type):
+        return Kind.BOOL
+    if t.is_string(arrow_type) or t.is_large_string(arrow_type) or _is(arrow_type, "is_string_view"):
+        return Kind.STRING
+    if t.is_date(arrow_type):
+        return Kind.DATE
+    if t.is_timestamp(arrow_type):
+        return Kind.TIMESTAMP
+    if t.is_time(arrow_type):
+        return Kind.TIME
+    if (
+        t.is_list(arrow_type)
+        or t.is_large_list(arrow_type)
+        or t.is_fixed_size_list(arrow_type)
+        or _is(arrow_type, "is_list_view")
+        or _is(arrow_type, "is_large_list_view")
+        or t.is_struct(arrow_type)
+        or t.is_map(arrow_type)
+    ):
+        return Kind.NESTED
+    if t.is_null(arrow_type):
+        return Kind.NULL
+    if (
+        t.is_binary(arrow_type)
+        or t.is_large_binary(arrow_type)
+        or t.is_fixed_size_binary(arrow_type)
+        or _is(arrow_type, "is_binary_view")
+    ):
+        raise Unsupported(
+            f"binary data ({arrow_type}) cannot be imported: no column type holds raw bytes; "
+            "drop the column or store it as text (for example base64)"
+        )
+    raise Unsupported(f"the Parquet type {arrow_type} is not supported")
+
+
+def _is(arrow_type: pa.DataType, predicate: str) -> bool:
+    check = getattr(pa.types, predicate, None)
+    return bool(check and check(arrow_type))
+
+
+def natural_type(kind: Kind) -> ColumnType | None:
+    """The column type a new column of this kind gets (None: all-null, no column yet)."""
+    return _NATURAL.get(kind)
+
+
+def fits(kind: Kind, column_type: ColumnType) -> bool:
+    """Whether values of ``kind`` can go into an existing column of ``column_type``.
+
+    Strings fit every type: each one is then parsed as text (as CSV cells are), so a bad
+    value is a bad row, not a bad file.
+    """
+    return kind in (Kind.NULL, Kind.STRING) or _NATURAL.get(kind) is column_type
+
+
+# --- text (CSV cells) -------------------------------------------------------------------------
+# A number as people write it in a CSV: no leading zeros (``007`` is an identifier), no spaces.
+_NUMBER_TEXT = re.compile(r"^[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$|^[+-]?\.[0-9]+$")
+_TEXT_ORDER = (ColumnType.BOOLEAN, ColumnType.NUMBER, ColumnType.DATE, ColumnType.DATETIME)
+
+
+def text_fits(cell: str, column_type: ColumnType) -> bool:
+    """Whether a non-empty CSV cell reads as a value of ``column_type`` (for type detection)."""
+    if column_type is ColumnType.BOOLEAN:
+        return cell.lower() in ("true", "false")
+    if column_type is ColumnType.NUMBER and not _NUMBER_TEXT.match(cell):
+        return False
+    if column_type is ColumnType.DATE and (len(cell) != 10 or cell[4] != "-"):
+        return False
+    if column_type is ColumnType.DATETIME and (len(cell) < 16 or cell[10] not in "Tt "):
+        return False
+    try:
+        values.parse_text(cell, column_type)
+    except (values.ValueProblem, ValueError, OverflowError):
+        return False
+    return True
+
+
+class TextTypes:
+    """Detects the narrowest type that fits every non-empty cell of one CSV column."""
+
+    __slots__ = ("candidates", "seen")
+
+    def __init__(self) -> None:
+        self.candidates: list[ColumnType] = list(_TEXT_ORDER)
+        self.seen = False
+
+    def add(self, cell: str) -> None:
+        if not cell:
+            return
+        self.seen = True
+        if self.candidates:
+            self.candidates = [kind for kind in self.candidates if text_fits(cell, kind)]
+
+    def result(self) -> ColumnType | None:
+        if not self.seen:
+            return None
+        return self.candidates[0] if self.candidates else ColumnType.STRING
+
+
+class JsonTypes:
+    """Detects a JSON Lines column's type: its first value's, with strings narrowed over all values."""
+
+    __slots__ = ("first", "strings")
+
+    def __init__(self) -> None:
+        self.first: ColumnType | None = None
+        self.strings = {ColumnType.DATE, ColumnType.DATETIME}
+
+    def add(self, value: object) -> None:
+        if value is None:
+            return
+        try:
+            inferred = values.infer_type(value)
+        except values.ValueProblem:
+            return  # reported as a bad row by the conversion
+        if isinstance(value, str):
+            self.strings &= {inferred} if inferred is not None else set()
+            if self.first is None:
+                self.first = ColumnType.STRING
+        elif self.first is None:
+            self.first = inferred
+
+    def result(self) -> ColumnType | None:
+        if self.first is ColumnType.STRING and len(self.strings) == 1:
+            return next(iter(self.strings))
+        return self.first

@@ -1,0 +1,299 @@
+"""Import records in the ``meta`` table: ``WS#<ws>`` / ``IMP#<import id>``.
+
+Keyed by the workspace, so another workspace's import is simply not found; ``gsi1``
+(``WS#<ws>#DS#<dataset id>#IMPORTS``, ``<created_at>#<id>``) lists a dataset's imports.
+
+Besides what the API shows, a record carries the import's private state:
+
+- ``owner`` / ``lease_until`` (epoch seconds): the invocation working on it. Only the owner
+  may move the record; a lease that outlived its invocation (a crash) can be taken over.
+- ``plan``: what validation decided (target columns, first row index, target generation),
+  so a continuation writes exactly what the first run validated.
+- ``checkpoint``: the reader position of the next chunk to write. It moves in the same
+  transaction as ``rows_imported`` and the dataset's ``row_count``, so a chunk is counted
+  exactly once however often it is written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+from botocore.exceptions import ClientError
+
+from ..config import settings
+from ..jsonutil import to_native
+from . import datasets as dataset_store
+from . import workspaces
+from .tables import cancellation_codes, error_code, meta, ws_pk
+
+TERMINAL = ("succeeded", "failed")
+PUBLIC_FIELDS = (
+    "id",
+    "dataset_id",
+    "dataset_name",
+    "source",
+    "format",
+    "mode",
+    "upsert_on",
+    "max_bad_rows",
+    "status",
+    "rows_total",
+    "rows_imported",
+    "rows_rejected",
+    "errors",
+    "created_at",
+    "started_at",
+    "finished_at",
+)
+
+
+class LostLease(Exception):
+    """Another invocation owns the import now (or it finished); this one must stop writing."""
+
+
+def import_key(workspace: str, import_id: str) -> dict[str, str]:
+    return {"pk": ws_pk(workspace), "sk": f"IMP#{import_id}"}
+
+
+def _list_pk(workspace: str, dataset_id: str) -> str:
+    return f"WS#{workspace}#DS#{dataset_id}#IMPORTS"
+
+
+def create(workspace: str, record: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Store a new record unless one exists; ``(record as stored, created)``."""
+    # Unset fields stay absent (not NULL), so ``if_not_exists`` can fill them in later.
+    present = {name: value for name, value in record.items() if value is not None}
+    item = {**import_key(workspace, record["id"]), **present, "workspace": workspace}
+    if record.get("dataset_id"):
+        item["gsi1pk"] = _list_pk(workspace, record["dataset_id"])
+        item["gsi1sk"] = f"{record['created_at']}#{record['id']}"
+    try:
+        meta().put_item(Item=item, ConditionExpression="attribute_not_exists(pk)")
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        existing = get(workspace, record["id"])
+        if existing is None:  # pragma: no cover - a record is never deleted
+            raise
+        return existing, False
+    return to_native(item), True
+
+
+def get(workspace: str, import_id: str) -> dict[str, Any] | None:
+    item = meta().get_item(Key=import_key(workspace, import_id), ConsistentRead=True).get("Item")
+    return to_native(item) if item else None
+
+
+def list_for_dataset(workspace: str, dataset_id: str) -> list[dict[str, Any]]:
+    """A dataset's imports, newest first."""
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {
+        "IndexName": "gsi1",
+        "KeyConditionExpression": Key("gsi1pk").eq(_list_pk(workspace, dataset_id)),
+        "ScanIndexForward": False,
+    }
+    while True:
+        page = meta().query(**kwargs)
+        items.extend(to_native(item) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def public(record: dict[str, Any]) -> dict[str, Any]:
+    return {name: record.get(name) for name in PUBLIC_FIELDS}
+
+
+def acquire(
+    workspace: str, import_id: str, owner: str, *, now: int, until: int, started_at: str
+) -> dict[str, Any] | None:
+    """Take the lease of an unfinished import nobody else holds; the record, or None."""
+    try:
+        response = meta().update_item(
+            Key=import_key(workspace, import_id),
+            UpdateExpression=(
+                "SET #status = :running, #owner = :owner, lease_until = :until, "
+                "started_at = if_not_exists(started_at, :at)"
+            ),
+            ConditionExpression=(
+                "attribute_exists(pk) AND #status IN (:queued, :running) "
+                "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
+            ),
+            ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
+            ExpressionAttributeValues={
+                ":running": "running",
+                ":queued": "queued",
+                ":owner": owner,
+                ":until": until,
+                ":now": now,
+                ":at": started_at,
+            },
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
+    return to_native(response["Attributes"])
+
+
+def _update(
+    workspace: str, import_id: str, owner: str, changes: dict[str, Any], remove: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    names = {"#owner": "owner", **{f"#f{i}": name for i, name in enumerate(changes)}}
+    names.update({f"#r{i}": name for i, name in enumerate(remove)})
+    values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(changes.values())}
+    values[":owner"] = owner
+    parts = []
+    if changes:
+        parts.append("SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(changes))))
+    if remove:
+        parts.append("REMOVE " + ", ".join(f"#r{i}" for i in range(len(remove))))
+    return {
+        "TableName": settings().meta_table,
+        "Key": import_key(workspace, import_id),
+        "UpdateExpression": " ".join(parts),
+        "ConditionExpression": "#owner = :owner",
+        "ExpressionAttributeNames": names,
+        "ExpressionAttributeValues": values,
+    }
+
+
+def save(workspace: str, import_id: str, owner: str, changes: dict[str, Any]) -> None:
+    """Change fields of an import this invocation owns (``LostLease`` otherwise)."""
+    _run([{"Update": _update(workspace, import_id, owner, changes)}])
+
+
+def release(workspace: str, import_id: str, owner: str) -> None:
+    """Give the lease up so that a continuation (or a redelivery) can take the import over."""
+    _run([{"Update": _update(workspace, import_id, owner, {"lease_until": 0}, remove=("owner",))}])
+
+
+def finish(workspace: str, import_id: str, owner: str, changes: dict[str, Any]) -> None:
+    """Record the outcome and drop the private working state."""
+    update = _update(
+        workspace, import_id, owner, changes, remove=("owner", "lease_until", "plan", "checkpoint")
+    )
+    _run([{"Update": update}])
+
+
+def commit_chunk(
+    workspace: str,
+    import_id: str,
+    owner: str,
+    *,
+    expected_row: int,
+    checkpoint: dict[str, int],
+    written: int,
+    lease_until: int,
+    dataset_id: str | None,
+) -> None:
+    """Move the checkpoint past a written chunk, counting its rows (on the dataset too, if given)."""
+    update = _update(
+        workspace,
+        import_id,
+        owner,
+        {"checkpoint": checkpoint, "lease_until": lease_until},
+    )
+    update["UpdateExpression"] += ", rows_imported = rows_imported + :written"
+    update["ConditionExpression"] += " AND checkpoint.#row = :expected"
+    update["ExpressionAttributeNames"]["#row"] = "row"
+    update["ExpressionAttributeValues"].update({":written": written, ":expected": expected_row})
+    transact: list[dict[str, Any]] = [{"Update": update}]
+    if dataset_id is not None and written:
+        transact.append(
+            {
+                "Update": {
+                    "TableName": settings().meta_table,
+                    "Key": dataset_store.dataset_key(workspace, dataset_id),
+                    "UpdateExpression": "ADD row_count :d",
+                    "ConditionExpression": "attribute_exists(pk)",
+                    "ExpressionAttributeValues": {":d": written},
+                }
+            }
+        )
+    _run(transact)
+
+
+def swap_generation(
+    workspace: str,
+    import_id: str,
+    owner: str,
+    dataset: dict[str, Any],
+    *,
+    generation: int,
+    rows: int,
+    next_row_index: int,
+    outcome: dict[str, Any],
+) -> None:
+    """Make ``generation`` the dataset's live rows and finish the import, in one transaction.
+
+    Conditional on the dataset still showing the generation and row count that were read:
+    readers switch from all old rows to all new rows at this write. The workspace gives back
+    the replaced rows (the new ones were reserved before writing).
+    """
+    old_generation = int(dataset.get("generation", 0))
+    old_rows = int(dataset.get("row_count", 0))
+    condition = "attribute_exists(pk) AND row_count = :old_rows AND "
+    condition += (
+        "(attribute_not_exists(generation) OR generation = :old_gen)"
+        if old_generation == 0
+        else "generation = :old_gen"
+    )
+    table_name = settings().meta_table
+    finish_update = _update(
+        workspace, import_id, owner, outcome, remove=("owner", "lease_until", "plan", "checkpoint")
+    )
+    transact: list[dict[str, Any]] = [
+        {
+            "Update": {
+                "TableName": table_name,
+                "Key": dataset_store.dataset_key(workspace, dataset["id"]),
+                "UpdateExpression": "SET generation = :gen, row_count = :rows, next_row_index = :next",
+                "ConditionExpression": condition,
+                "ExpressionAttributeValues": {
+                    ":gen": generation,
+                    ":rows": rows,
+                    ":next": next_row_index,
+                    ":old_rows": old_rows,
+                    ":old_gen": old_generation,
+                },
+            }
+        },
+        {"Update": finish_update},
+    ]
+    if old_rows:
+        transact.append(
+            {
+                "Update": {
+                    "TableName": table_name,
+                    "Key": workspaces.workspace_key(workspace),
+                    "UpdateExpression": "ADD row_count :d",
+                    "ExpressionAttributeValues": {":d": -old_rows},
+                }
+            }
+        )
+    _run(transact)
+
+
+class DatasetMoved(Exception):
+    """The dataset changed (or went away) between the read and a conditional swap."""
+
+
+def _run(transact: list[dict[str, Any]]) -> None:
+    try:
+        if len(transact) == 1:
+            update = dict(transact[0]["Update"])
+            update.pop("TableName")
+            meta().update_item(**update)
+        else:
+            meta().meta.client.transact_write_items(TransactItems=transact)
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            raise LostLease from exc
+        codes = cancellation_codes(exc)
+        if "ConditionalCheckFailed" in codes:
+            failed = transact[codes.index("ConditionalCheckFailed")]["Update"]["Key"]["sk"]
+            raise (LostLease if failed.startswith("IMP#") else DatasetMoved) from exc
+        raise

@@ -1,0 +1,296 @@
+"""Drop-folder imports on the local stack: files written by pyarrow and by polars are put into the
+drop bucket through the stack's AWS endpoint (or a presigned URL), S3 notifies the import queue,
+the worker runs the import handler, and the API reports the result."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import io
+import json
+from decimal import Decimal
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+import requests
+
+from .conftest import Stack, wait_for
+
+BUCKET = "datasets-drop-local"
+IMPORT_TIMEOUT = 30.0
+
+
+# --- helpers ----------------------------------------------------------------------------------
+def put(
+    stack: Stack, dataset: str, filename: str, data: bytes, metadata: dict[str, str] | None = None
+) -> dict:
+    return stack.client("s3").put_object(
+        Bucket=BUCKET, Key=f"drop/default/{dataset}/{filename}", Body=data, Metadata=metadata or {}
+    )
+
+
+def dataset_id(stack: Stack, name: str) -> str | None:
+    found = [
+        d for d in stack.request("GET", "/datasets", params={"q": name}).json()["data"] if d["name"] == name
+    ]
+    return found[0]["id"] if found else None
+
+
+def finished_imports(stack: Stack, name: str, count: int = 1) -> list[dict[str, Any]]:
+    """Poll the dataset's imports until ``count`` of them have finished; newest first."""
+
+    def done() -> list[dict[str, Any]] | None:
+        ident = dataset_id(stack, name)
+        if ident is None:
+            return None
+        imports = stack.request("GET", f"/datasets/{ident}/imports").json()["data"]
+        finished = [i for i in imports if i["status"] in ("succeeded", "failed")]
+        return finished if len(finished) >= count else None
+
+    return wait_for(done, IMPORT_TIMEOUT, f"{count} finished import(s) of '{name}'", interval=0.2)
+
+
+def dataset(stack: Stack, name: str) -> dict[str, Any]:
+    ident = dataset_id(stack, name)
+    assert ident is not None
+    return stack.request("GET", f"/datasets/{ident}").json()["data"]
+
+
+def rows(stack: Stack, name: str) -> list[dict[str, Any]]:
+    ident = dataset_id(stack, name)
+    response = stack.request("GET", f"/datasets/{ident}/rows", params={"limit": "1000"})
+    assert response.status_code == 200, response.text
+    return response.json()["data"]["rows"]
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+# --- two independent writers, every §7 type ---------------------------------------------------
+def test_parquet_from_pyarrow_with_every_type(stack: Stack) -> None:
+    table = pa.table(
+        {
+            "i32": pa.array([1, None, -3], pa.int32()),
+            "u64": pa.array([2**63, 0, 1], pa.uint64()),
+            "f64": pa.array([0.5, 1e-3, None]),
+            "f32": pa.array([0.25, 1.5, 2.0], pa.float32()),
+            "dec": pa.array([Decimal("12.34"), Decimal("-0.01"), None], pa.decimal128(12, 2)),
+            "s": pa.array(["a", None, "ç"]),
+            "cat": pa.array(["x", "y", "x"]).dictionary_encode(),
+            "b": pa.array([True, False, None]),
+            "d": pa.array([dt.date(2024, 1, 1), None, dt.date(1970, 1, 1)], pa.date32()),
+            "ts": pa.array([dt.datetime(2024, 1, 1, 12, 30)] * 3, pa.timestamp("ms")),
+            "tsz": pa.array(
+                [dt.datetime(2024, 1, 1, 12, tzinfo=dt.UTC)] * 3, pa.timestamp("us", tz="Asia/Tokyo")
+            ),
+            "l": pa.array([[1, 2], None, []], pa.list_(pa.int16())),
+            "st": pa.array([{"k": "v"}, {"k": None}, None], pa.struct([("k", pa.string())])),
+            "m": pa.array([[("a", 1.5)], [], None], pa.map_(pa.string(), pa.float64())),
+        }
+    )
+    put(stack, "arrow types", "types.parquet", parquet_bytes(table))
+    [report] = finished_imports(stack, "arrow types")
+    assert report["status"] == "succeeded", report
+    assert (report["rows_total"], report["rows_imported"]) == (3, 3)
+    info = dataset(stack, "arrow types")
+    assert info["row_count"] == 3
+    assert {c["name"]: c["type"] for c in info["columns"]} == {
+        "i32": "number",
+        "u64": "number",
+        "f64": "number",
+        "f32": "number",
+        "dec": "number",
+        "s": "string",
+        "cat": "string",
+        "b": "boolean",
+        "d": "date",
+        "ts": "datetime",
+        "tsz": "datetime",
+        "l": "json",
+        "st": "json",
+        "m": "json",
+    }
+    first, second, third = rows(stack, "arrow types")
+    assert first["u64"] == 2**63 and first["dec"] == 12.34 and first["f32"] == 0.25
+    assert (first["cat"], third["cat"], third["s"]) == ("x", "x", "ç")
+    assert (first["d"], second["d"]) == ("2024-01-01", None)
+    assert first["ts"] == "2024-01-01T12:30:00Z" and first["tsz"] == "2024-01-01T12:00:00Z"
+    assert (first["l"], second["l"], third["l"]) == ([1, 2], None, [])
+    assert (first["st"], second["st"], first["m"]) == ({"k": "v"}, {"k": None}, {"a": 1.5})
+
+
+def test_parquet_from_polars(stack: Stack) -> None:
+    frame = pl.DataFrame(
+        {
+            "id_no": [1, 2, 3],
+            "score": [1.25, None, -7.5],
+            "name": ["ann", "bob", None],
+            "kind": pl.Series(["a", "b", "a"], dtype=pl.Categorical),
+            "ok": [True, None, False],
+            "day": [dt.date(2024, 5, 1), dt.date(2024, 5, 2), None],
+            "at": pl.Series(
+                [dt.datetime(2024, 5, 1, 8, 0), None, dt.datetime(2024, 5, 1, 9, 15, 0, 500000)]
+            ).dt.replace_time_zone("Europe/Berlin"),
+            "tags": [["x"], [], None],
+            "amount": pl.Series([Decimal("1.10"), Decimal("2.00"), None], dtype=pl.Decimal(10, 2)),
+        }
+    )
+    sink = io.BytesIO()
+    frame.write_parquet(sink)
+    put(stack, "polars", "frame.parquet", sink.getvalue())
+    [report] = finished_imports(stack, "polars")
+    assert report["status"] == "succeeded", report
+    assert dataset(stack, "polars")["row_count"] == 3
+    one, two, three = rows(stack, "polars")
+    assert (one["id_no"], one["score"], one["name"], one["kind"], one["ok"]) == (1, 1.25, "ann", "a", True)
+    assert one["day"] == "2024-05-01" and three["day"] is None
+    assert one["at"] == "2024-05-01T06:00:00Z"  # 08:00 in Berlin (CEST, +2)
+    assert three["at"] == "2024-05-01T07:15:00.5Z"
+    assert (one["tags"], two["tags"], three["tags"]) == (["x"], [], None)
+    assert (one["amount"], two["amount"], three["amount"]) == (1.1, 2, None)
+
+
+# --- CSV, JSON Lines ----------------------------------------------------------------------------
+CSV = (
+    "\ufeffname,amount,active,day,note\r\n"
+    '"Doe, Jane",12.50,true,2024-01-31,"said ""hi"""\r\n'
+    '"two\nlines",-3,false,,\r\n'
+    'plain,1e3,TRUE,2024-02-29,"a, b, c,"\r\n'
+)
+
+
+def test_csv_gz_with_every_quoting_edge_case(stack: Stack) -> None:
+    put(stack, "quoting", "people.csv.gz", gzip.compress(CSV.encode()))
+    [report] = finished_imports(stack, "quoting")
+    assert report["status"] == "succeeded", report
+    assert [(r["name"], r["amount"], r["active"], r["day"], r["note"]) for r in rows(stack, "quoting")] == [
+        ("Doe, Jane", 12.5, True, "2024-01-31", 'said "hi"'),
+        ("two\nlines", -3, False, None, None),
+        ("plain", 1000, True, "2024-02-29", "a, b, c,"),
+    ]
+    assert dataset(stack, "quoting")["row_count"] == 3
+
+
+def test_json_lines(stack: Stack) -> None:
+    lines = [{"a": 1, "b": {"x": [1]}}, {"a": 2.5, "c": "2024-01-01"}]
+    put(stack, "lines", "data.jsonl", "\n".join(json.dumps(line) for line in lines).encode())
+    [report] = finished_imports(stack, "lines")
+    assert report["status"] == "succeeded", report
+    assert [(r["a"], r["b"], r["c"]) for r in rows(stack, "lines")] == [
+        (1, {"x": [1]}, None),
+        (2.5, None, "2024-01-01"),
+    ]
+
+
+# --- bad files -----------------------------------------------------------------------------------
+def test_a_broken_file_fails_and_writes_nothing(stack: Stack) -> None:
+    put(stack, "broken", "data.csv.gz", b"\x1f\x8b\x08 not really gzip")
+    [report] = finished_imports(stack, "broken")
+    assert report["status"] == "failed"
+    assert "compressed file is broken" in report["errors"][0]["message"]
+    assert dataset(stack, "broken")["row_count"] == 0 and rows(stack, "broken") == []
+
+
+def test_one_bad_row_fails_the_file_with_its_row_and_column(stack: Stack) -> None:
+    stack.request("POST", "/datasets", json={"name": "strict", "columns": [{"name": "n", "type": "number"}]})
+    put(stack, "strict", "data.csv", b"n\n1\n2\nthree\n4\n")
+    [report] = finished_imports(stack, "strict")
+    assert report["status"] == "failed"
+    assert report["errors"] == [
+        {"row": 3, "column": "n", "message": "'three' is not a number (number column)"}
+    ]
+    assert (report["rows_total"], report["rows_imported"], report["rows_rejected"]) == (4, 0, 1)
+    assert dataset(stack, "strict")["row_count"] == 0
+    # The same file again with max-bad-rows=1 is imported without its bad row.
+    put(stack, "strict", "data.csv", b"n\n1\n2\nthree\n4\n", metadata={"max-bad-rows": "1"})
+    newest = finished_imports(stack, "strict", count=2)[0]
+    assert newest["status"] == "succeeded" and newest["rows_rejected"] == 1
+    assert [r["n"] for r in rows(stack, "strict")] == [1, 2, 4]
+    assert dataset(stack, "strict")["row_count"] == 3
+
+
+# --- replace, redelivery, presigned upload ----------------------------------------------------
+def test_replace_swaps_every_row(stack: Stack) -> None:
+    put(stack, "swap", "v1.csv", b"n\n1\n2\n3\n")
+    finished_imports(stack, "swap")
+    put(stack, "swap", "v2.parquet", parquet_bytes(pa.table({"n": [10, 20]})), metadata={"mode": "replace"})
+    newest = finished_imports(stack, "swap", count=2)[0]
+    assert newest["status"] == "succeeded" and newest["mode"] == "replace"
+    assert [(r["n"], r["row_index"]) for r in rows(stack, "swap")] == [(10, 0), (20, 1)]
+    assert dataset(stack, "swap")["row_count"] == 2
+
+
+def test_a_redelivered_event_is_imported_once(stack: Stack) -> None:
+    put(stack, "redelivered", "data.csv", b"n\n1\n2\n")
+    [report] = finished_imports(stack, "redelivered")
+    # S3 (at-least-once) sends the same notification again, as a new SQS message.
+    source = report["source"]
+    head = stack.client("s3").head_object(Bucket=BUCKET, Key=source["key"])
+    notification = {
+        "Records": [
+            {
+                "eventVersion": "2.1",
+                "eventSource": "aws:s3",
+                "awsRegion": "us-east-1",
+                "eventTime": "2024-05-01T00:00:00.000Z",
+                "eventName": "ObjectCreated:Put",
+                "userIdentity": {"principalId": "AWS:LOCAL"},
+                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
+                "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
+                "s3": {
+                    "s3SchemaVersion": "1.0",
+                    "configurationId": "drop-folder-imports",
+                    "bucket": {
+                        "name": BUCKET,
+                        "ownerIdentity": {"principalId": "O"},
+                        "arn": f"arn:aws:s3:::{BUCKET}",
+                    },
+                    "object": {
+                        "key": "drop/default/redelivered/data.csv",
+                        "size": source["size"],
+                        "eTag": head["ETag"].strip('"'),
+                        "versionId": head["VersionId"],
+                        "sequencer": "0A",
+                    },
+                },
+            }
+        ]
+    }
+    sqs = stack.client("sqs")
+    queue = sqs.get_queue_url(QueueName="datasets-import")["QueueUrl"]
+    for _ in range(2):
+        sqs.send_message(QueueUrl=queue, MessageBody=json.dumps(notification))
+
+    def drained() -> bool:
+        counts = sqs.get_queue_attributes(
+            QueueUrl=queue,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return counts == {"ApproximateNumberOfMessages": "0", "ApproximateNumberOfMessagesNotVisible": "0"}
+
+    wait_for(drained, IMPORT_TIMEOUT, "the import queue to drain", interval=0.2)
+    imports = stack.request("GET", f"/datasets/{report['dataset_id']}/imports").json()["data"]
+    assert [i["id"] for i in imports] == [report["id"]]
+    assert dataset(stack, "redelivered")["row_count"] == 2 and len(rows(stack, "redelivered")) == 2
+
+
+def test_presigned_upload_is_imported_with_its_options(stack: Stack) -> None:
+    created = stack.request("POST", "/datasets", json={"name": "via url"}).json()["data"]
+    stack.request("POST", f"/datasets/{created['id']}/rows", json={"rows": [{"n": 0}]})
+    upload = stack.request(
+        "POST", f"/datasets/{created['id']}/uploads", json={"filename": "new data.csv", "mode": "replace"}
+    )
+    assert upload.status_code == 201, upload.text
+    data = upload.json()["data"]
+    put_response = requests.put(data["upload_url"], data=b"n\n7\n8\n", headers=data["headers"], timeout=30)
+    assert put_response.status_code == 200, put_response.text
+    newest = finished_imports(stack, "via url")[0]
+    assert newest["status"] == "succeeded" and newest["mode"] == "replace"
+    assert newest["source"]["key"] == data["key"] == "drop/default/via url/new data.csv"
+    assert [r["n"] for r in rows(stack, "via url")] == [7, 8]
+    assert stack.request("GET", f"/imports/{newest['id']}").json()["data"]["rows_imported"] == 2

@@ -1,0 +1,166 @@
+"""DynamoDB pushing back during an import (botocore Stubber on the rows table's client).
+
+The meta table stays on moto, so the import record and ``row_count`` are the real ones; the
+rows table's ``BatchWriteItem`` answers come from the stub, in order.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import TypeSerializer
+from botocore.stub import ANY, Stubber
+
+from datasets_core.config import settings
+from datasets_core.imports import pipeline
+from datasets_core.store import datasets as dataset_store
+from datasets_core.store import imports as import_store
+from datasets_core.store import rows as row_store
+from datasets_core.store import workspaces
+
+from .conftest import Client
+from .import_support import drop, run_handler
+
+ROWS = 40  # one full batch of 25 and one of 15
+
+
+@pytest.fixture
+def stub(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    monkeypatch.setattr(row_store.random, "uniform", lambda _low, _high: 0.0)  # no backoff sleeps
+    stubber = Stubber(row_store.rows().meta.client)
+    with stubber:
+        yield stubber
+
+
+def csv_body(count: int = ROWS) -> bytes:
+    return ("n\n" + "".join(f"{i}\n" for i in range(count))).encode()
+
+
+def batch_call(stub: Stubber, *, unprocessed: int = 0, throttled: bool = False) -> None:
+    """Expect one BatchWriteItem; answer with a throttle, or leave the last ``unprocessed`` requests."""
+    if throttled:
+        stub.add_client_error(
+            "batch_write_item",
+            service_error_code="ProvisionedThroughputExceededException",
+            service_message="Rate of requests exceeds the allowed throughput.",
+            http_status_code=400,
+        )
+        return
+    answers: dict[str, Any] = {"UnprocessedItems": {}}
+    if unprocessed:
+        # A placeholder of the right shape; ``Unprocessed`` swaps in the call's real requests.
+        marker = {"PutRequest": {"Item": {"pk": {"S": f"{_MARK}{unprocessed}"}}}}
+        answers = {"UnprocessedItems": {settings().rows_table: [marker]}}
+    stub.add_response("batch_write_item", answers, {"RequestItems": ANY})
+
+
+_MARK = "__last__"
+
+
+class Unprocessed:
+    """Records each BatchWriteItem's size and turns a placeholder answer into its trailing requests."""
+
+    def __init__(self, stub: Stubber) -> None:
+        self.sizes: list[int] = []
+        self.pending: list[dict[str, Any]] = []
+        events = stub.client.meta.events
+        events.register_first("before-parameter-build.dynamodb.BatchWriteItem", self._note)
+        events.register_last("after-call.dynamodb.BatchWriteItem", self._fill)
+
+    def _note(self, params: dict[str, Any], **_: Any) -> None:
+        self.pending = copy.deepcopy(params["RequestItems"][settings().rows_table])
+        self.sizes.append(len(self.pending))
+
+    def _fill(self, parsed: dict[str, Any], **_: Any) -> None:
+        left = parsed.get("UnprocessedItems", {}).get(settings().rows_table) or []
+        pk = left[0]["PutRequest"]["Item"]["pk"] if left else ""
+        pk = pk.get("S", "") if isinstance(pk, dict) else ""
+        if pk.startswith(_MARK):
+            # This hook runs before boto3 turns DynamoDB's typed values into Python ones.
+            typed = TypeSerializer().serialize
+            left = self.pending[-int(pk.removeprefix(_MARK)) :]
+            parsed["UnprocessedItems"][settings().rows_table] = [
+                {"PutRequest": {"Item": {k: typed(v) for k, v in r["PutRequest"]["Item"].items()}}}
+                for r in left
+            ]
+
+
+def report_of(dataset: dict[str, Any]) -> dict[str, Any]:
+    [record] = import_store.list_for_dataset("default", dataset["id"])
+    return record
+
+
+def test_throttling_and_unprocessed_items_are_retried_until_every_row_is_counted_once(
+    client: Client, stub: Stubber
+) -> None:
+    calls = Unprocessed(stub)
+    # Given DynamoDB throttles the first batch, then leaves 7 of it unprocessed, then takes the rest
+    batch_call(stub, throttled=True)
+    batch_call(stub, unprocessed=7)
+    batch_call(stub)
+    # and leaves 3 of the second batch unprocessed twice
+    batch_call(stub, unprocessed=3)
+    batch_call(stub, unprocessed=3)
+    batch_call(stub)
+    # When the file is imported
+    assert run_handler(drop("busy/data.csv", csv_body())) == {"batchItemFailures": []}
+    # Then every batch was full, retries carried exactly what was left, and the counts are exact
+    stub.assert_no_pending_responses()
+    assert calls.sizes == [25, 25, 7, 15, 3, 3]
+    dataset = dataset_store.find_by_name("default", "busy")
+    assert dataset is not None and dataset["row_count"] == ROWS
+    record = report_of(dataset)
+    assert (record["status"], record["rows_total"], record["rows_imported"]) == ("succeeded", ROWS, ROWS)
+    assert workspaces.get("default")["row_count"] == ROWS
+
+
+def test_storage_that_keeps_refusing_leaves_the_import_to_a_retry_with_nothing_counted(
+    client: Client, stub: Stubber
+) -> None:
+    calls = Unprocessed(stub)
+    for _ in range(10):  # row_store's retry budget for one batch
+        batch_call(stub, throttled=True)
+    body = drop("stuck/data.csv", csv_body())
+    # The message fails (SQS delivers it again later) ...
+    assert len(run_handler(body)["batchItemFailures"]) == 1
+    stub.assert_no_pending_responses()
+    assert calls.sizes == [25] * 10
+    dataset = dataset_store.find_by_name("default", "stuck")
+    assert dataset is not None and dataset["row_count"] == 0
+    record = report_of(dataset)
+    assert (record["status"], record["rows_imported"]) == ("running", 0)
+    assert "owner" not in record  # the lease is released for the retry
+    # ... and the retry, with DynamoDB back to normal, imports every row exactly once.
+    batch_call(stub, unprocessed=25)  # even a batch DynamoDB ignores entirely
+    batch_call(stub)
+    batch_call(stub)
+    assert run_handler(body, receive_count=2) == {"batchItemFailures": []}
+    stub.assert_no_pending_responses()
+    assert calls.sizes[10:] == [25, 25, 15]
+    dataset = dataset_store.find_by_name("default", "stuck")
+    assert dataset is not None and dataset["row_count"] == ROWS
+    assert report_of(dataset)["rows_imported"] == ROWS
+    assert workspaces.get("default")["row_count"] == ROWS
+
+
+def test_the_last_allowed_delivery_fails_the_import_and_gives_the_rows_back(
+    client: Client, stub: Stubber
+) -> None:
+    Unprocessed(stub)
+    for _ in range(10):
+        batch_call(stub, throttled=True)
+    # The rollback deletes the rows the import may have written (DynamoDB accepts it now).
+    batch_call(stub)
+    batch_call(stub)
+    body = drop("doomed/data.csv", csv_body())
+    assert run_handler(body, receive_count=pipeline.MAX_RECEIVES) == {"batchItemFailures": []}
+    stub.assert_no_pending_responses()
+    dataset = dataset_store.find_by_name("default", "doomed")
+    assert dataset is not None and dataset["row_count"] == 0
+    record = report_of(dataset)
+    assert record["status"] == "failed" and record["rows_imported"] == 0
+    assert "storage" in record["errors"][0]["message"]
+    assert workspaces.get("default")["row_count"] == 0
