@@ -1,36 +1,17 @@
-"""Request models (pydantic) and the column vocabulary shared by every endpoint."""
+"""Request models (pydantic); the column vocabulary is in ``columns``."""
 
 from __future__ import annotations
 
 import unicodedata
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-RESERVED_COLUMNS = frozenset({"id", "row_index", "created_at", "updated_at"})
-MAX_COLUMN_NAME = 128
+# Re-exported: the vocabulary lives in ``columns`` (importable without pydantic).
+from .columns import MAX_COLUMN_NAME, RESERVED_COLUMNS, ColumnType, column_name_problem
 
-
-class ColumnType(StrEnum):
-    STRING = "string"
-    NUMBER = "number"
-    BOOLEAN = "boolean"
-    DATE = "date"
-    DATETIME = "datetime"
-    JSON = "json"
-
-
-def column_name_problem(name: str) -> str | None:
-    """Why ``name`` cannot be a user column, or None when it can."""
-    if not 1 <= len(name) <= MAX_COLUMN_NAME:
-        return f"column names are 1–{MAX_COLUMN_NAME} characters"
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        return "column names cannot contain control characters"
-    if name in RESERVED_COLUMNS:
-        return f"'{name}' is reserved ({', '.join(sorted(RESERVED_COLUMNS))})"
-    return None
+__all__ = ["MAX_COLUMN_NAME", "RESERVED_COLUMNS", "ColumnType", "column_name_problem"]
 
 
 def _column_name(name: str) -> str:

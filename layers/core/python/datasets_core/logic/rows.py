@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from .. import auth
+from ..columns import RESERVED_COLUMNS
 from ..config import settings
 from ..errors import Conflict, InvalidBody, PayloadTooLarge, RowNotFound
-from ..models import RESERVED_COLUMNS
 from ..query.paging import parse_page, single
 from ..rowids import new_row_id, parse_row_id, row_index_of
 from ..store import changes as change_store

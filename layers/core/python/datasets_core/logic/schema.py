@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .. import values
+from ..columns import RESERVED_COLUMNS, column_name_problem
 from ..config import settings
 from ..errors import Conflict, InvalidBody
-from ..models import RESERVED_COLUMNS, column_name_problem
 from ..store import datasets as dataset_store
 
 T = TypeVar("T")

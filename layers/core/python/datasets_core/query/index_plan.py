@@ -4,6 +4,7 @@ A column's index is usable when the column holds a slot and its index is ``ready
 index is backfilled first). Preference: a filter that pins values (``eq``, ``is``, ``in``),
 then an ``order`` on an indexed column, then a range or ``starts_with`` filter. Negated
 filters (except ``not.is.null``), ``neq`` and ``contains`` cannot narrow a key range.
+Every served filter on the chosen column narrows the read (their ranges are intersected).
 
 Ranges are conservative: they contain every matching row (values cut at the key-size limit
 widen them), and the planner re-checks every filter in memory, so the answer never depends
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..models import ColumnType
+from ..columns import ColumnType
 from ..store import encoding
 from ..store import index as index_store
 from ..store.index import HIGH_VALUES, LOW, Range
@@ -29,6 +30,8 @@ _RANGE_OPS = ("gt", "gte", "lt", "lte", "starts_with")
 _NULLS = index_store.group_range(encoding.NULL)
 _VALUES = Range(LOW, HIGH_VALUES)
 
+_Served = tuple[Filter, list[Range]]  # a filter an index can serve, and its key ranges
+
 
 @dataclass(frozen=True)
 class IndexPath:
@@ -36,7 +39,7 @@ class IndexPath:
     ranges: tuple[Range, ...]  # in walk order
     descending: bool
     ordered: bool  # the walk yields rows in the query's order
-    exact: bool  # the ranges match exactly the rows of the (single) filter they come from
+    exact: bool  # the ranges match exactly the rows of the query's filters (all on this column)
     by_row_index: bool = False  # pinned values, no order: each range is walked on its own
     #                             and the walks merged by row_index (the default order)
 
@@ -63,33 +66,59 @@ def choose(dataset: dict[str, Any], query: RowsQuery) -> IndexPath | None:
         if flt.column in indexed and (ranges := _ranges(flt, indexed[flt.column])) is not None
     ]
     order_column = query.order[0].column if len(query.order) == 1 else None
-    pinned = [pair for pair in served if pair[0].op in _PINNING]
+    pinned = [pair for pair in served if _pins(pair[0])]
 
     if order_column in indexed:
         term = query.order[0]
         own = [pair for pair in served if pair[0].column == order_column]
         if pinned and not own and pinned[0][0].column != order_column:
-            return _unordered(indexed, pinned[0], query)
-        flt, ranges = own[0] if own else (None, None)
+            return _unordered(indexed, pinned[0][0].column, served, query)
+        ranges = _intersection(own) if own else None
         walk = _walk_order(ranges, term.descending, term.effective_nulls_first)
-        return IndexPath(
-            indexed[order_column], walk, term.descending, True, flt is not None and _exact(flt, indexed)
-        )
+        exact = bool(own) and _exact_all(own, query, indexed)
+        return IndexPath(indexed[order_column], walk, term.descending, True, exact)
     if pinned:
-        return _unordered(indexed, pinned[0], query)
+        return _unordered(indexed, pinned[0][0].column, served, query)
     if served:
-        return _unordered(indexed, served[0], query)
+        return _unordered(indexed, served[0][0].column, served, query)
     return None
 
 
+def _pins(flt: Filter) -> bool:
+    """Whether ``flt`` keeps only single values (``not.is.null`` keeps every value: it does not)."""
+    return flt.op in _PINNING and not flt.negated
+
+
 def _unordered(
-    indexed: dict[str, dict[str, Any]], pair: tuple[Filter, list[Range]], query: RowsQuery
+    indexed: dict[str, dict[str, Any]], column: str, served: list[_Served], query: RowsQuery
 ) -> IndexPath:
-    flt, ranges = pair
-    # A pinned value's entries are in row_index order (ties sort by row_index), so with no
-    # explicit order the walks of several pinned values merge into the default order.
-    pinned = flt.op in _PINNING and not query.order
-    return IndexPath(indexed[flt.column], tuple(ranges), False, pinned, _exact(flt, indexed), pinned)
+    own = [pair for pair in served if pair[0].column == column]
+    # A pinned value's entries are in row_index order (ties sort by row_index), and so is any
+    # part of them, so with no explicit order the walks of several pinned values (cut by
+    # the column's other filters) merge into the default order.
+    pinned = any(_pins(flt) for flt, _ in own) and not query.order
+    ranges = tuple(sorted(_intersection(own), key=lambda bounds: bounds.low))
+    return IndexPath(indexed[column], ranges, False, pinned, _exact_all(own, query, indexed), pinned)
+
+
+def _intersection(pairs: list[_Served]) -> list[Range]:
+    """The key ranges every filter of ``pairs`` (all on one column) allows: ``gte`` and ``lt``
+    together read the span between them, not everything above the first."""
+    ranges = pairs[0][1]
+    for _, others in pairs[1:]:
+        ranges = [
+            Range(max(a.low, b.low), min(a.high, b.high))
+            for a in ranges
+            for b in others
+            if max(a.low, b.low) <= min(a.high, b.high)
+        ]
+    return ranges
+
+
+def _exact_all(own: list[_Served], query: RowsQuery, indexed: dict[str, dict[str, Any]]) -> bool:
+    """Whether the ranges hold exactly the query's matches: every filter is one of ``own``
+    and none was widened by a value cut at the key-size limit."""
+    return len(own) == len(query.filters) and all(_exact(flt, indexed) for flt, _ in own)
 
 
 def _walk_order(ranges: list[Range] | None, descending: bool, nulls_first: bool) -> tuple[Range, ...]:

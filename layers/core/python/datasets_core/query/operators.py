@@ -46,8 +46,8 @@ from functools import lru_cache
 from typing import Any
 
 from .. import values
+from ..columns import ColumnType
 from ..errors import InvalidQuery
-from ..models import ColumnType
 from .ast import Filter
 from .expression import Expression
 

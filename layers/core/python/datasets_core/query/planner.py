@@ -148,7 +148,7 @@ def _index_stream(
     counted = None
     if query.count and not query.search and not query.filters:
         counted = int(dataset.get("row_count", 0))
-    elif query.count and path.ordered and path.exact and not query.search and len(query.filters) == 1:
+    elif query.count and path.ordered and path.exact and not query.search:
         counted = index_plan.count(dataset, path, meter)
     return _Stream(_decoded(dataset, merged), f"index:{path.column['name']}", path.ordered, counted)
 

@@ -124,11 +124,14 @@ def index_keys(
     ``order`` and ``is.null``. See ``store/index.py`` for how the entries are read.
     """
     attrs: dict[str, Any] = {}
-    for column in dataset.get("columns", []):
+    prefix = None  # built once per row, only when the dataset indexes something
+    for column in dataset.get("columns", ()):
         slot = column.get("slot")
         if slot:
-            shard = row_index % int(dataset["shards"])
-            attrs[f"x{slot}p"] = index_partition(dataset, int(slot), shard, gen)
+            if prefix is None:
+                gen = generation(dataset) if gen is None else gen
+                prefix, shard = f"{dataset['id']}#{gen}#", row_index % int(dataset["shards"])
+            attrs[f"x{slot}p"] = f"{prefix}{int(slot)}.{shard}"  # index_partition(), inlined: once per cell
             attrs[f"x{slot}s"] = encoding.sort_key(fields.get(column["name"]), column["type"], row_index)
     return attrs
 

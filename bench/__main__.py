@@ -1,0 +1,141 @@
+"""``python -m bench`` (``make bench``): measure every figure of SPEC §10 and compare it with its target.
+
+Exit status 0 when every target is met, 1 when one is missed (a figure that cannot be
+measured counts as missed).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+import time
+from functools import partial
+
+from . import coldstart, conversion, data, dropimport, package, reads, report, writes
+from .report import Figure
+from .stack import SETTINGS_ENV, LocalStack
+
+SMALL_N = 2_000
+LARGE_N = 20_000
+COMMAND = "make bench  # = .venv/bin/python -m bench"
+
+
+class Run:
+    def __init__(self) -> None:
+        self.figures: list[Figure] = []
+        self._mark = time.perf_counter()
+
+    def add(self, figures: list[Figure]) -> None:
+        now = time.perf_counter()
+        for figure in figures:
+            print(report.line(figure), flush=True)
+            self.figures.append(figure)
+        # How long each step took, so a slow bench shows where its time goes.
+        print(f"    ({now - self._mark:.1f} s)", flush=True)
+        self._mark = time.perf_counter()
+
+
+def _hermetic() -> None:
+    """Use the same defaults as the stack, whatever the caller's shell exports."""
+    for name in list(os.environ):
+        if name.startswith("AWS_") or name in SETTINGS_ENV:
+            del os.environ[name]
+
+
+def _on_stack(run: Run) -> None:
+    print("Starting the local stack (python -m local)…", flush=True)
+    with LocalStack() as stack:
+        from local.stack import configure_environment
+
+        configure_environment(stack.aws_port)  # this process's boto3 clients reach the stack's moto
+        from datasets_core.config import settings
+
+        shards = settings().row_shards
+        print(f"  API {stack.base_url}, AWS {stack.aws_endpoint}, {shards} row shards", flush=True)
+        dataset_id = data.create_dataset(stack, f"bench-{secrets.token_hex(4)}")["id"]
+
+        loaded = 0
+        for n in (SMALL_N, LARGE_N):
+            print(f"Loading rows {loaded:,}–{n - 1:,} through POST /v1/datasets/{{id}}/rows…", flush=True)
+            load = data.load(stack, dataset_id, loaded, n - loaded)
+            loaded = n
+            run.add(
+                [
+                    report.info(
+                        f"build: {load.rows:,} rows → N={n:,} ({data.BODY_ROWS:,}-row bodies, "
+                        f"{data.LOAD_WORKERS} workers)",
+                        f"{load.seconds:.1f} s",
+                        note=f"{load.rows_per_second:,.0f} rows/s through the API on the local stack",
+                    )
+                ]
+            )
+            run.add(
+                report.guarded(
+                    f"items read by index-backed queries, N={n:,}",
+                    "≤ L + look-ahead (+ M)",
+                    partial(reads.index_figures, stack, dataset_id, n, shards),
+                )
+            )
+            run.add(
+                report.guarded(
+                    f"scan fallback, N={n:,}",
+                    "—",
+                    partial(reads.scan_figures, stack, dataset_id, n),
+                )
+            )
+        run.add(
+            report.guarded(
+                "items read by a deep cursor page",
+                "≤ page size + look-ahead",
+                lambda: reads.cursor_figures(stack, dataset_id, shards),
+            )
+        )
+        run.add(
+            report.guarded(
+                "items read for the unfiltered total / row_count",
+                "≤ 0",
+                lambda: reads.total_figures(stack, dataset_id, LARGE_N),
+            )
+        )
+        run.add(
+            report.guarded(
+                "DynamoDB write requests per imported row",
+                f"≤ {writes.TARGET}",
+                lambda: writes.figures(shards),
+            )
+        )
+        run.add(dropimport.figures(stack))
+        print("Stopping the local stack…", flush=True)
+
+
+def main() -> int:
+    began = time.perf_counter()
+    _hermetic()
+    run = Run()
+    _on_stack(run)
+    from datasets_core.config import settings
+
+    shards = settings().row_shards
+    print("Measuring the import conversion, the cold start and the package size…", flush=True)
+    run.add(
+        report.guarded(
+            "import conversion", f"≥ {conversion.TARGET:,} rows/s", partial(conversion.figures, shards)
+        )
+    )
+    run.add(report.guarded("cold start", f"≤ {coldstart.TARGET} ×", coldstart.figures))
+    run.add(report.guarded("an API function's zipped code + core layer", "≤ 5 MiB", package.figures))
+
+    code = report.exit_code(run.figures)
+    missed = sum(1 for figure in run.figures if figure.ok is False)
+    print()
+    print(f"SPEC §10 figures, measured by `{COMMAND}` ({time.perf_counter() - began:.0f} s):")
+    print()
+    print(report.table(run.figures))
+    print()
+    print("All targets met." if code == 0 else f"{missed} target(s) missed.")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""The bench's verdicts: targets compared, a broken measurement counted as missed, the exit status."""
+
+from __future__ import annotations
+
+from bench import report
+from bench.reads import look_ahead
+
+
+def test_at_most_and_at_least_compare_with_the_bound_inclusive() -> None:
+    assert report.at_most("reads", 52, 52).verdict == report.PASS
+    assert report.at_most("reads", 53, 52).verdict == report.MISS
+    assert report.at_least("rows/s", 100_000, 100_000, unit="rows/s").verdict == report.PASS
+    assert report.at_least("rows/s", 99_999.5, 100_000, unit="rows/s").verdict == report.MISS
+
+
+def test_figures_without_a_target_never_fail_the_run() -> None:
+    figures = [report.info("scan", "20,000"), report.at_most("reads", 1, 2)]
+    assert [figure.verdict for figure in figures] == [report.INFO, report.PASS]
+    assert report.exit_code(figures) == 0
+
+
+def test_one_missed_target_fails_the_run() -> None:
+    assert report.exit_code([report.at_most("a", 1, 2), report.at_least("b", 1, 2)]) == 1
+
+
+def test_a_measurement_that_raises_is_a_missed_figure_with_its_reason() -> None:
+    def broken() -> list[report.Figure]:
+        raise RuntimeError("stack died")
+
+    [figure] = report.guarded("cold start", "≤ 1.3 ×", broken)
+    assert figure.ok is False
+    assert "RuntimeError: stack died" in figure.note
+    assert report.exit_code([figure]) == 1
+
+
+def test_table_is_markdown_with_one_row_per_figure_and_escaped_pipes() -> None:
+    text = report.table([report.at_most("a|b", 1_234, 2_000, unit="ms", note="n")])
+    lines = text.splitlines()
+    assert lines[0].startswith("| figure | measured | target | result |")
+    assert lines[1].startswith("| --- |")
+    assert lines[2] == "| a\\|b | 1,234 ms | ≤ 2,000 ms | PASS | n |"
+
+
+def test_look_ahead_is_one_page_on_every_shard() -> None:
+    # planner: each of 8 shards reads pages of ceil((20 + 1) / 8) + 1 = 4 items
+    assert look_ahead(20, 8) == 32
+    assert look_ahead(20, 1) == 22
