@@ -16,6 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 
+from tests.integration.import_support import s3_notification
+
 from .conftest import Stack, wait_for
 
 BUCKET = "datasets-drop-local"
@@ -231,36 +233,9 @@ def test_a_redelivered_event_is_imported_once(stack: Stack) -> None:
     # S3 (at-least-once) sends the same notification again, as a new SQS message.
     source = report["source"]
     head = stack.client("s3").head_object(Bucket=BUCKET, Key=source["key"])
-    notification = {
-        "Records": [
-            {
-                "eventVersion": "2.1",
-                "eventSource": "aws:s3",
-                "awsRegion": "us-east-1",
-                "eventTime": "2024-05-01T00:00:00.000Z",
-                "eventName": "ObjectCreated:Put",
-                "userIdentity": {"principalId": "AWS:LOCAL"},
-                "requestParameters": {"sourceIPAddress": "127.0.0.1"},
-                "responseElements": {"x-amz-request-id": "R", "x-amz-id-2": "I"},
-                "s3": {
-                    "s3SchemaVersion": "1.0",
-                    "configurationId": "drop-folder-imports",
-                    "bucket": {
-                        "name": BUCKET,
-                        "ownerIdentity": {"principalId": "O"},
-                        "arn": f"arn:aws:s3:::{BUCKET}",
-                    },
-                    "object": {
-                        "key": "drop/default/redelivered/data.csv",
-                        "size": source["size"],
-                        "eTag": head["ETag"].strip('"'),
-                        "versionId": head["VersionId"],
-                        "sequencer": "0A",
-                    },
-                },
-            }
-        ]
-    }
+    notification = s3_notification(
+        BUCKET, source["key"], source["size"], head["ETag"].strip('"'), head["VersionId"]
+    )
     sqs = stack.client("sqs")
     queue = sqs.get_queue_url(QueueName="datasets-import")["QueueUrl"]
     for _ in range(2):

@@ -18,7 +18,7 @@ from boto3.dynamodb.conditions import Key
 from ..config import settings
 from ..jsonutil import to_native
 from .rows import WriteIncomplete, batch_write, put_requests
-from .tables import rows
+from .tables import query_all, rows
 
 _sequence = itertools.count()
 
@@ -54,17 +54,9 @@ def record(entries: list[dict[str, Any]]) -> bool:
 
 def history(dataset_id: str, row_id: str, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
     """One page of a row's trail, newest first, and how many entries it has in all."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(change_pk(dataset_id, row_id)),
-        "ScanIndexForward": False,
-    }
-    while True:
-        page = rows().query(**kwargs)
-        items.extend(page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            break
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = query_all(
+        rows(), KeyConditionExpression=Key("pk").eq(change_pk(dataset_id, row_id)), ScanIndexForward=False
+    )
     now_epoch = int(time.time())
     live = [item for item in items if int(item["expires_at_epoch"]) > now_epoch]  # TTL deletes lazily
     window = live[offset : offset + limit]

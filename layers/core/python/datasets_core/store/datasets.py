@@ -20,7 +20,7 @@ from ..config import settings
 from ..errors import Conflict, DatasetNameTaken, DatasetNotFound, PlanLimitExceeded
 from ..jsonutil import to_native
 from . import workspaces
-from .tables import cancellation_codes, error_code, meta, ws_pk
+from .tables import cancellation_codes, error_code, meta, query_all, ws_pk
 
 
 def dataset_key(workspace: str, dataset_id: str) -> dict[str, str]:
@@ -89,16 +89,10 @@ def get(workspace: str, dataset_id: str, *, consistent: bool = True) -> dict[str
 
 def list_all(workspace: str) -> list[dict[str, Any]]:
     """Every dataset of a workspace (bounded by the plan's dataset limit)."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "KeyConditionExpression": Key("pk").eq(ws_pk(workspace)) & Key("sk").begins_with("DS#"),
-    }
-    while True:
-        page = meta().query(**kwargs)
-        items.extend(to_native(item) for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = query_all(
+        meta(), KeyConditionExpression=Key("pk").eq(ws_pk(workspace)) & Key("sk").begins_with("DS#")
+    )
+    return [to_native(item) for item in items]
 
 
 def update(

@@ -25,7 +25,7 @@ from ..config import settings
 from ..jsonutil import to_native
 from . import datasets as dataset_store
 from . import workspaces
-from .tables import cancellation_codes, error_code, meta, ws_pk
+from .tables import cancellation_codes, error_code, meta, query_all, ws_pk
 
 TERMINAL = ("succeeded", "failed")
 PUBLIC_FIELDS = (
@@ -87,18 +87,13 @@ def get(workspace: str, import_id: str) -> dict[str, Any] | None:
 
 def list_for_dataset(workspace: str, dataset_id: str) -> list[dict[str, Any]]:
     """A dataset's imports, newest first."""
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "IndexName": "gsi1",
-        "KeyConditionExpression": Key("gsi1pk").eq(_list_pk(workspace, dataset_id)),
-        "ScanIndexForward": False,
-    }
-    while True:
-        page = meta().query(**kwargs)
-        items.extend(to_native(item) for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = query_all(
+        meta(),
+        IndexName="gsi1",
+        KeyConditionExpression=Key("gsi1pk").eq(_list_pk(workspace, dataset_id)),
+        ScanIndexForward=False,
+    )
+    return [to_native(item) for item in items]
 
 
 def public(record: dict[str, Any]) -> dict[str, Any]:

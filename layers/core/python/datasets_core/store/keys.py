@@ -9,7 +9,7 @@ from botocore.exceptions import ClientError
 
 from ..errors import KeyNotFound
 from ..jsonutil import to_native
-from .tables import error_code, meta
+from .tables import error_code, meta, query_all
 
 _PUBLIC_FIELDS = ("id", "name", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
 
@@ -63,17 +63,10 @@ def touch_key(key_id: str, at: str) -> None:
 
 
 def list_keys(workspace: str) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {
-        "IndexName": "gsi1",
-        "KeyConditionExpression": Key("gsi1pk").eq(f"WS#{workspace}#KEYS"),
-    }
-    while True:
-        page = meta().query(**kwargs)
-        items.extend(public(to_native(item)) for item in page.get("Items", []))
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    items = query_all(
+        meta(), IndexName="gsi1", KeyConditionExpression=Key("gsi1pk").eq(f"WS#{workspace}#KEYS")
+    )
+    return [public(to_native(item)) for item in items]
 
 
 def revoke_key(key_id: str, at: str, workspace: str | None = None) -> None:

@@ -16,6 +16,17 @@ def rows() -> Any:
     return aws.table(settings().rows_table)
 
 
+def query_all(table: Any, **kwargs: Any) -> list[dict[str, Any]]:
+    """Every item a Query returns, following ``LastEvaluatedKey`` (raw DynamoDB values)."""
+    items: list[dict[str, Any]] = []
+    while True:
+        page = table.query(**kwargs)
+        items.extend(page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 def ws_pk(workspace: str) -> str:
     return f"WS#{workspace}"
 
