@@ -47,7 +47,7 @@ def figures(shards: int) -> list[Figure]:
     return [
         Figure(
             "DynamoDB write requests per imported row",
-            f"1/{1 / per_row:.4g}" if batches else "0",
+            f"1/{float(1 / per_row):.4g}" if batches else "0",
             f"≤ 1/{1 / TARGET}",
             per_row <= TARGET,
             note=(

@@ -157,7 +157,8 @@ def format_number(value: Any) -> str:
 
 def format_datetime(moment: datetime) -> str:
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    # isoformat pads the year to 4 digits; strftime("%Y") on Linux writes year 999 as "999".
+    text = moment.replace(tzinfo=None, microsecond=0).isoformat()
     if moment.microsecond:
         text += "." + f"{moment.microsecond:06d}".rstrip("0")
     return text + "Z"

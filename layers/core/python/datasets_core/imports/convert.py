@@ -327,25 +327,41 @@ def build_items(
     ids: Sequence[str],
     at: str,
 ) -> list[dict[str, Any]]:
-    """Row items (``store.rows`` layout) of ``positions`` of a converted chunk."""
-    shards = int(dataset["shards"])
-    pks = [f"{dataset['id']}#{gen}.{shard}" for shard in range(shards)]
-    pairs = list(zip([column["attr"] for column in targets], converted.columns, strict=True))
-    indexed = [column for column in dataset.get("columns", []) if column.get("slot")]
-    by_name = {column["name"]: values for column, values in zip(targets, converted.columns, strict=True)}
-    items = []
-    for position, row_index, row_id in zip(positions, row_indexes, ids, strict=True):
-        item = {"pk": pks[row_index % shards], "sk": row_index, "id": row_id, "ca": at, "ua": at}
-        for attr, column in pairs:
-            value = column[position]
+    """Row items (``store.rows`` layout) of ``positions`` of a converted chunk.
+
+    Built attribute by attribute and zipped into dicts, so the per-row Python work is one
+    ``dict(zip(...))``; only columns holding nulls are then filled in row by row (a null is
+    an absent attribute).
+    """
+    count = len(positions)
+    pks = row_store.partitions(dataset, gen)
+    shards = len(pks)
+    names = ["pk", "sk", "id", "ca", "ua"]
+    attributes: list[Sequence[Any]] = [
+        [pks[i % shards] for i in row_indexes],
+        row_indexes,
+        ids,
+        [at] * count,
+        [at] * count,
+    ]
+    with_nulls: list[tuple[str, list[Any]]] = []
+    cells: dict[str, list[Any]] = {}
+    for column, stored in zip(targets, converted.columns, strict=True):
+        picked = stored if len(stored) == count else [stored[position] for position in positions]
+        cells[column["name"]] = picked
+        if None in picked:
+            with_nulls.append((column["attr"], picked))
+        else:
+            names.append(column["attr"])
+            attributes.append(picked)
+    for attr, keys in row_store.index_columns(dataset, row_indexes, cells, gen):
+        names.append(attr)
+        attributes.append(keys)
+    items = [dict(zip(names, row, strict=True)) for row in zip(*attributes, strict=True)]
+    for attr, picked in with_nulls:
+        for item, value in zip(items, picked, strict=True):
             if value is not None:
                 item[attr] = value
-        if indexed:
-            fields = {
-                c["name"]: by_name[c["name"]][position] if c["name"] in by_name else None for c in indexed
-            }
-            item.update(row_store.index_keys(dataset, row_index, fields, gen))
-        items.append(item)
     return items
 
 

@@ -22,7 +22,7 @@ equal keys in memory with the exact order (``index.py``), and filters always re-
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -60,7 +60,23 @@ def exact_string_prefix(text: str) -> bytes:
 
 
 def sort_key(value: Any, kind: ColumnType | str, row_index: int) -> bytes:
-    return cut(encode(value, kind)) + row_index.to_bytes(ROW_INDEX_BYTES, "big")
+    return sort_keys([value], kind, [row_index_suffix(row_index)])[0]
+
+
+def sort_keys(cells: Sequence[Any], kind: ColumnType | str, suffixes: Sequence[bytes]) -> list[bytes]:
+    """Index sort keys of one column's cells: the (cut) value encoding, then the row's
+    ``row_index_suffix`` (computed once per row by callers that key several columns)."""
+    encoder = _ENCODERS.get(kind)
+    if encoder is None:
+        raise ValueError(f"{kind} columns cannot be indexed")
+    return [
+        (NULL if value is None else encoder(value))[:MAX_VALUE_BYTES] + suffix
+        for value, suffix in zip(cells, suffixes, strict=True)
+    ]
+
+
+def row_index_suffix(row_index: int) -> bytes:
+    return row_index.to_bytes(ROW_INDEX_BYTES, "big")
 
 
 def cut(encoded: bytes) -> bytes:
@@ -83,22 +99,21 @@ def _text(text: str) -> bytes:
 def _number(number: Decimal) -> bytes:
     if number == 0:
         return b"\x02"
-    # Trailing zeros are dropped by hand rather than by ``normalize()``, which rounds to the
-    # context's 28 digits (DynamoDB numbers have 38); it is also the faster way.
-    sign, digit_tuple, exponent = number.as_tuple()
-    assert isinstance(exponent, int)
-    magnitude = len(digit_tuple) + exponent  # position of the decimal point after the first digit
-    biased = magnitude + 512  # DynamoDB's range keeps this within 0..1023
-    digits = bytes(digit_tuple).rstrip(b"\x00")
-    if not sign:
+    # The significant digits are read off the number's text ("-12.50", "1.2E+7"): C-fast,
+    # where ``as_tuple()`` builds a tuple per digit (and ``normalize()`` would round to 28
+    # digits, DynamoDB numbers have 38). ``adjusted()`` is the exponent of the first digit.
+    text = str(number)
+    digits = text.partition("E")[0].replace(".", "").lstrip("-0").rstrip("0").encode("ascii")
+    biased = number.adjusted() + 1 + 512  # DynamoDB's range keeps this within 0..1023
+    if text[0] != "-":
         return b"\x03" + biased.to_bytes(2, "big") + digits.translate(_POSITIVE_DIGITS) + b"\x00"
     # Negative: complement so that a larger magnitude sorts first and a longer digit string
     # (same prefix, so a larger magnitude) sorts before its prefix.
     return b"\x01" + (1023 - biased).to_bytes(2, "big") + digits.translate(_NEGATIVE_DIGITS) + b"\xff"
 
 
-_POSITIVE_DIGITS = bytes.maketrans(bytes(range(10)), bytes(d + 1 for d in range(10)))
-_NEGATIVE_DIGITS = bytes.maketrans(bytes(range(10)), bytes(10 - d for d in range(10)))
+_POSITIVE_DIGITS = bytes.maketrans(b"0123456789", bytes(d + 1 for d in range(10)))
+_NEGATIVE_DIGITS = bytes.maketrans(b"0123456789", bytes(10 - d for d in range(10)))
 
 
 def _encode_number(value: Any) -> bytes:
@@ -127,7 +142,7 @@ def _encode_datetime(value: str) -> bytes:
         fraction = stored.group(1) or ""
         return b"\x01" + f"{value[:19]}.{fraction:0<6}".encode("ascii")
     moment = values.parse_datetime(value)
-    return b"\x01" + moment.strftime("%Y-%m-%dT%H:%M:%S.%f").encode("ascii")
+    return b"\x01" + moment.replace(tzinfo=None).isoformat(timespec="microseconds").encode("ascii")
 
 
 _ENCODERS: dict[str, Callable[[Any], bytes]] = {

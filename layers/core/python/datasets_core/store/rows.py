@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -123,16 +123,35 @@ def index_keys(
     Every row gets an entry, nulls included (they sort last), so an index also serves
     ``order`` and ``is.null``. See ``store/index.py`` for how the entries are read.
     """
-    attrs: dict[str, Any] = {}
-    prefix = None  # built once per row, only when the dataset indexes something
-    for column in dataset.get("columns", ()):
-        slot = column.get("slot")
-        if slot:
-            if prefix is None:
-                gen = generation(dataset) if gen is None else gen
-                prefix, shard = f"{dataset['id']}#{gen}#", row_index % int(dataset["shards"])
-            attrs[f"x{slot}p"] = f"{prefix}{int(slot)}.{shard}"  # index_partition(), inlined: once per cell
-            attrs[f"x{slot}s"] = encoding.sort_key(fields.get(column["name"]), column["type"], row_index)
+    cells = {name: [value] for name, value in fields.items()}
+    return {attr: column[0] for attr, column in index_columns(dataset, [row_index], cells, gen)}
+
+
+def index_columns(
+    dataset: dict[str, Any],
+    row_indexes: Sequence[int],
+    cells: Mapping[str, Sequence[Any]],
+    gen: int | None = None,
+) -> list[tuple[str, list[Any]]]:
+    """``index_keys`` of many rows at once, attribute by attribute: ``(attribute, one value
+    per row)``. ``cells`` holds each indexed column's stored values in ``row_indexes`` order
+    (a missing column is all nulls). Imports build items column by column this way: per
+    cell it is one encoding, where a row at a time would also redo every lookup."""
+    indexed = [column for column in dataset.get("columns", ()) if column.get("slot")]
+    if not indexed:
+        return []
+    gen = generation(dataset) if gen is None else gen
+    shards = int(dataset["shards"])
+    shard_of = [row_index % shards for row_index in row_indexes]
+    suffixes = [encoding.row_index_suffix(row_index) for row_index in row_indexes]
+    nulls = [None] * len(row_indexes)
+    attrs: list[tuple[str, list[Any]]] = []
+    for column in indexed:
+        slot = int(column["slot"])
+        partitions = [index_partition(dataset, slot, shard, gen) for shard in range(shards)]
+        attrs.append((f"x{slot}p", [partitions[shard] for shard in shard_of]))
+        keys = encoding.sort_keys(cells.get(column["name"], nulls), column["type"], suffixes)
+        attrs.append((f"x{slot}s", keys))
     return attrs
 
 
