@@ -30,8 +30,6 @@ from ..store import rows as row_store
 from .mapping import Kind, kind_of, natural_type
 
 ZERO = Decimal(0)
-# DynamoDB refuses items over 400 KB; keep room for keys, metadata and index entries.
-MAX_ITEM_BYTES = 390_000
 _NUMBER_LIMIT = 1e126
 _NUMBER_FLOOR = 1e-130
 _FRACTION_ZEROS = r"\.?0+$"
@@ -281,19 +279,16 @@ def _message(exc: Exception, value: Any) -> str:
 
 
 def oversized(columns: list[list[Any]], size: int) -> Problems:
-    """Rows whose item would pass DynamoDB's 400 KB limit (checked only when a chunk could)."""
+    """Rows too big for one item (``store.rows.oversize_problem``; checked only when a chunk could be)."""
     texts = [column for column in columns if any(isinstance(v, str) for v in column[:1] + column[-1:])]
     widest = sum(max((len(v) for v in column if isinstance(v, str)), default=0) for column in texts)
-    if widest * 4 + 64 * len(columns) < MAX_ITEM_BYTES:  # UTF-8 is at most 4 bytes a character
+    if widest * 4 + 64 * len(columns) < row_store.MAX_ROW_BYTES:  # UTF-8 is at most 4 bytes a character
         return []
     problems: Problems = []
     for position in range(size):
-        total = 0
-        for column in columns:
-            value = column[position]
-            total += len(value.encode("utf-8")) if isinstance(value, str) else 24
-        if total > MAX_ITEM_BYTES:
-            problems.append((position, f"the row is {total} bytes; rows are limited to 400 KB"))
+        problem = row_store.oversize_problem(column[position] for column in columns)
+        if problem:
+            problems.append((position, problem))
     return problems
 
 

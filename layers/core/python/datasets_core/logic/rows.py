@@ -29,7 +29,10 @@ _CONCURRENT_WRITE_RETRIES = 3
 def rows_of_insert_body(body: Any) -> tuple[list[Any], str | None]:
     """The rows of a POST body (``{"rows": [...]}``, a bare array or one object) and ``upsert_on``."""
     upsert_on = None
-    if isinstance(body, dict) and "rows" in body and isinstance(body["rows"], list):
+    if isinstance(body, dict) and "rows" in body:
+        # A "rows" key means the wrapper shape (a column named "rows" is written inside it).
+        if not isinstance(body["rows"], list):
+            raise InvalidBody('"rows" must be an array of row objects.', {"field": "rows"})
         extra = sorted(set(body) - {"rows", "upsert_on"})
         if extra:
             raise InvalidBody(
@@ -148,10 +151,13 @@ def _rewrite(
         current = row_store.from_item(dataset, item)
         fields = schema.split_metadata(raw, current)
         checked = schema.check_rows(dataset, [fields], label="Row")
-        dataset = schema.grow(principal.workspace, dataset, checked)
         old = user_fields(current)
         new = {name: value for name, value in checked.rows[0].items()}
         merged = {**{name: None for name in old}, **new} if replace else {**old, **new}
+        problem = row_store.oversize_problem(merged.values())
+        if problem:  # before the schema grows: a refused write leaves no trace
+            raise InvalidBody(f"Row: {problem}.", {"limit_bytes": row_store.MAX_ROW_BYTES})
+        dataset = schema.grow(principal.workspace, dataset, checked)
         at = now_iso()
         stored = row_store.to_item(
             dataset, current["row_index"], current["id"], merged, current["created_at"], at

@@ -17,6 +17,7 @@ from ..columns import RESERVED_COLUMNS, column_name_problem
 from ..config import settings
 from ..errors import Conflict, InvalidBody
 from ..store import datasets as dataset_store
+from ..store import rows as row_store
 
 T = TypeVar("T")
 _SCHEMA_RETRIES = 3
@@ -64,6 +65,11 @@ def check_rows(dataset: dict[str, Any], raw_rows: list[Any], *, label: str = "Ro
                     f"{where}, column '{name}' ({column_type}): {exc}.",
                     {**_at(position, name), "type": column_type},
                 ) from exc
+        problem = row_store.oversize_problem(fields.values())
+        if problem:
+            raise InvalidBody(
+                f"{where}: {problem}.", {"row": position, "limit_bytes": row_store.MAX_ROW_BYTES}
+            )
         checked.append(fields)
     total = len(known) + len(new_types)
     if total > settings().max_columns:

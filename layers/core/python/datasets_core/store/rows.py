@@ -16,9 +16,10 @@ Layout (see README, "Storage layout"):
 
 from __future__ import annotations
 
+import json
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -56,6 +57,33 @@ class WriteIncomplete(ApiError):
 
 
 # --- keys and codecs -------------------------------------------------------------------------
+# DynamoDB refuses items over 400 KB; a row's values may take this much, leaving room for
+# its keys, metadata and index entries (5 × ≤ 1 KB).
+MAX_ROW_BYTES = 390_000
+
+
+def row_bytes(cells: Iterable[Any]) -> int:
+    """What a row's values take in its item, near enough for ``MAX_ROW_BYTES``: text as
+    UTF-8, JSON as its compact text, any other value 24 bytes (a number's most)."""
+    total = 0
+    for value in cells:
+        if isinstance(value, str):
+            total += len(value.encode("utf-8"))
+        elif isinstance(value, dict | list):
+            total += len(json.dumps(value, separators=(",", ":"), default=str).encode("utf-8"))
+        elif value is not None:
+            total += 24
+    return total
+
+
+def oversize_problem(cells: Iterable[Any]) -> str | None:
+    """Why a row with these values cannot be stored, or None when it can."""
+    size = row_bytes(cells)
+    if size > MAX_ROW_BYTES:
+        return f"the row is {size:,} bytes; a row holds at most {MAX_ROW_BYTES:,} bytes of values"
+    return None
+
+
 def generation(dataset: dict[str, Any]) -> int:
     return int(dataset.get("generation", 0))
 
