@@ -237,3 +237,21 @@ def test_malformed_request_is_refused_with_its_code_and_writes_nothing(
     assert error["code"] == case.code, error
     assert error["message"]
     assert _state(client, dataset_id) == before
+
+
+def test_an_update_that_would_make_a_row_too_big_changes_no_row_and_no_column(
+    seeded: tuple[Client, str, str],
+) -> None:
+    client, dataset_id, row_id = seeded
+    big = client.post(f"/datasets/{dataset_id}/rows", {"name": "big", "bio": "b" * 300_000})
+    assert big.status == 201, big.body
+    before = _state(client, dataset_id)
+    grow = {"set": {"age": 1, "extra": "e" * 100_000}}  # fits alone; too big merged into "big"
+    bulk = client.patch(f"/datasets/{dataset_id}/rows", grow)
+    one = client.patch(f"/datasets/{dataset_id}/rows/{big.json()['data']['rows'][0]['id']}", grow)
+    for response in (bulk, one):
+        assert response.status == 400, response.body
+        assert response.json()["error"]["code"] == "invalid_body"
+    assert _state(client, dataset_id) == before
+    # the same set fits the small rows
+    assert client.patch(f"/datasets/{dataset_id}/rows/{row_id}", grow).status == 200

@@ -77,13 +77,14 @@ def update_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
         schema.split_metadata(body["set"], None) if body["set"].keys() & set(METADATA_FIELDS) else body["set"]
     )
 
-    def attempt(dataset: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    def attempt(dataset: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
         filters = where.parse_where(body.get("where"), dataset.get("columns", []), required=False)
         checked = schema.check_rows(dataset, [raw_set], label="set")
-        return schema.grow(principal.workspace, dataset, checked), checked.rows[0], filters
+        matches = _matching_items(dataset, filters)
+        _refuse_oversize(dataset, matches, checked.rows[0])  # before the schema grows or any row changes
+        return schema.grow(principal.workspace, dataset, checked), checked.rows[0], matches
 
-    dataset, new_fields, filters = schema.with_schema(principal.workspace, dataset_id, attempt)
-    matches = _matching_items(dataset, filters)
+    dataset, new_fields, matches = schema.with_schema(principal.workspace, dataset_id, attempt)
     at = now_iso()
 
     def write(item: dict[str, Any]) -> dict[str, Any] | None:
@@ -100,6 +101,18 @@ def update_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
     entries = [entry for entry in _in_parallel(write, matches) if entry is not None]
     change_store.record(entries)
     return {"updated": len(entries)}
+
+
+def _refuse_oversize(
+    dataset: dict[str, Any], items: list[dict[str, Any]], new_fields: dict[str, Any]
+) -> None:
+    for item in items:
+        row = row_store.from_item(dataset, item)
+        problem = row_store.oversize_problem({**user_fields(row), **new_fields}.values())
+        if problem:
+            raise InvalidBody(
+                f"Row {row['id']}: {problem}.", {"row_id": row["id"], "limit_bytes": row_store.MAX_ROW_BYTES}
+            )
 
 
 def delete_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[str, Any]:
