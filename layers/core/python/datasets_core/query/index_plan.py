@@ -185,6 +185,23 @@ def resume_key(path: IndexPath, position: Position | None) -> bytes | None:
     return encoding.sort_key(value, path.column["type"], position.row_index)
 
 
+def resume_ranges(path: IndexPath, position: Position | None) -> tuple[Range, ...]:
+    """A ``by_row_index`` path's ranges, each cut to start after the cursor's row.
+
+    Each such range lies in one pinned value's group (``eq``, ``in``, ``is``), whose keys are
+    the group's value part (the range's low bound) followed by the row_index: the first key
+    after row ``r`` is ``low + row_index(r + 1)``, whatever value the cursor's row held.
+    """
+    if position is None:
+        return path.ranges
+    resumed = []
+    for bounds in path.ranges:
+        low = max(bounds.low, bounds.low + encoding.row_index_suffix(position.row_index + 1))
+        if low <= bounds.high:
+            resumed.append(Range(low, bounds.high))
+    return tuple(resumed)
+
+
 def walk_shard(
     dataset: dict[str, Any],
     path: IndexPath,

@@ -132,13 +132,18 @@ def _index_stream(
     order_key: Callable[[dict[str, Any]], Any],
     position: cursor.Position | None,
 ) -> _Stream:
-    after = index_plan.resume_key(path, position) if path.ordered else None
+    # An ordered walk resumes after the cursor's key; walks by row_index resume in each range.
+    after = index_plan.resume_key(path, position) if path.ordered and not path.by_row_index else None
     exact = _memo_key(dataset, order_key)
     wanted = query.page.offset + query.page.limit + _LOOKAHEAD
     shards = int(dataset["shards"])
     # Each shard holds about 1/shards of any window; pages grow if a shard holds more.
     page_size = min(-(-wanted // shards) + 1, 1000)
-    ranges = [(bounds,) for bounds in path.ranges] if path.by_row_index else [path.ranges]
+    ranges: list[tuple[index_plan.Range, ...]]
+    if path.by_row_index:
+        ranges = [(bounds,) for bounds in index_plan.resume_ranges(path, position)]
+    else:
+        ranges = [path.ranges]
     walks = [
         index_plan.walk_shard(dataset, path, shard, part, meter, exact, page_size, after)
         for shard in range(shards)
