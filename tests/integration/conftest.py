@@ -91,6 +91,15 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         auth.forget_cached_keys()
 
 
+def queued_maintenance() -> list[dict[str, Any]]:
+    """Take the tasks waiting on the maintenance queue (what its worker would receive)."""
+    sqs = boto3.client("sqs")
+    messages = sqs.receive_message(QueueUrl=settings().maintenance_queue_url, MaxNumberOfMessages=10)
+    for message in messages.get("Messages", []):
+        sqs.delete_message(QueueUrl=settings().maintenance_queue_url, ReceiptHandle=message["ReceiptHandle"])
+    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
 def make_key(workspace: str = "default", scopes: list[str] | None = None, name: str = "test") -> str:
     return keys.issue_key(workspace, name, scopes or ALL_SCOPES)["key"]
 

@@ -20,7 +20,7 @@ from datasets_core.logic import maintenance
 from datasets_core.store import imports as import_store
 from datasets_core.store import rows as row_store
 
-from .conftest import Client, make_key
+from .conftest import Client, make_key, queued_maintenance
 from .import_support import FakeContext, drop, queued_messages, run_handler
 
 
@@ -258,12 +258,6 @@ def test_replace_swaps_the_rows_at_once_and_purges_the_old_ones(
     from datasets_core.store import workspaces
 
     assert workspaces.get("default")["row_count"] == 5
-
-
-def queued_maintenance() -> list[dict[str, Any]]:
-    sqs = boto3.client("sqs")
-    messages = sqs.receive_message(QueueUrl=settings().maintenance_queue_url, MaxNumberOfMessages=10)
-    return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
 
 
 def test_upsert_on_merges_by_an_indexed_column(client: Client) -> None:
