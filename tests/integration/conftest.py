@@ -12,11 +12,13 @@ from urllib.parse import urlencode
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 from datasets_core import auth, aws
 from datasets_core.config import settings
 from datasets_core.logic import keys
+from datasets_core.store import rows as row_store
 from infra.tables import create_local_tables
 from local.dispatch import HttpResponse, dispatch
 
@@ -113,3 +115,12 @@ def client(aws_env: None) -> Client:
 @pytest.fixture
 def anonymous(aws_env: None) -> Client:
     return Client(None)
+
+
+@pytest.fixture
+def stub(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
+    """The rows table's client answered by a Stubber (see ``stubbing.py``); meta stays on moto."""
+    monkeypatch.setattr(row_store.random, "uniform", lambda _low, _high: 0.0)  # no backoff sleeps
+    stubber = Stubber(row_store.rows().meta.client)
+    with stubber:
+        yield stubber

@@ -6,86 +6,24 @@ rows table's ``BatchWriteItem`` answers come from the stub, in order.
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-from boto3.dynamodb.types import TypeSerializer
-from botocore.stub import ANY, Stubber
+from botocore.stub import Stubber
 
-from datasets_core.config import settings
 from datasets_core.imports import pipeline
 from datasets_core.store import datasets as dataset_store
 from datasets_core.store import imports as import_store
-from datasets_core.store import rows as row_store
 from datasets_core.store import workspaces
 
 from .conftest import Client
 from .import_support import drop, run_handler
+from .stubbing import Unprocessed, batch_call
 
 ROWS = 40  # one full batch of 25 and one of 15
 
 
-@pytest.fixture
-def stub(client: Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
-    monkeypatch.setattr(row_store.random, "uniform", lambda _low, _high: 0.0)  # no backoff sleeps
-    stubber = Stubber(row_store.rows().meta.client)
-    with stubber:
-        yield stubber
-
-
 def csv_body(count: int = ROWS) -> bytes:
     return ("n\n" + "".join(f"{i}\n" for i in range(count))).encode()
-
-
-def batch_call(stub: Stubber, *, unprocessed: int = 0, throttled: bool = False) -> None:
-    """Expect one BatchWriteItem; answer with a throttle, or leave the last ``unprocessed`` requests."""
-    if throttled:
-        stub.add_client_error(
-            "batch_write_item",
-            service_error_code="ProvisionedThroughputExceededException",
-            service_message="Rate of requests exceeds the allowed throughput.",
-            http_status_code=400,
-        )
-        return
-    answers: dict[str, Any] = {"UnprocessedItems": {}}
-    if unprocessed:
-        # A placeholder of the right shape; ``Unprocessed`` swaps in the call's real requests.
-        marker = {"PutRequest": {"Item": {"pk": {"S": f"{_MARK}{unprocessed}"}}}}
-        answers = {"UnprocessedItems": {settings().rows_table: [marker]}}
-    stub.add_response("batch_write_item", answers, {"RequestItems": ANY})
-
-
-_MARK = "__last__"
-
-
-class Unprocessed:
-    """Records each BatchWriteItem's size and turns a placeholder answer into its trailing requests."""
-
-    def __init__(self, stub: Stubber) -> None:
-        self.sizes: list[int] = []
-        self.pending: list[dict[str, Any]] = []
-        events = stub.client.meta.events
-        events.register_first("before-parameter-build.dynamodb.BatchWriteItem", self._note)
-        events.register_last("after-call.dynamodb.BatchWriteItem", self._fill)
-
-    def _note(self, params: dict[str, Any], **_: Any) -> None:
-        self.pending = copy.deepcopy(params["RequestItems"][settings().rows_table])
-        self.sizes.append(len(self.pending))
-
-    def _fill(self, parsed: dict[str, Any], **_: Any) -> None:
-        left = parsed.get("UnprocessedItems", {}).get(settings().rows_table) or []
-        pk = left[0]["PutRequest"]["Item"]["pk"] if left else ""
-        pk = pk.get("S", "") if isinstance(pk, dict) else ""
-        if pk.startswith(_MARK):
-            # This hook runs before boto3 turns DynamoDB's typed values into Python ones.
-            typed = TypeSerializer().serialize
-            left = self.pending[-int(pk.removeprefix(_MARK)) :]
-            parsed["UnprocessedItems"][settings().rows_table] = [
-                {"PutRequest": {"Item": {k: typed(v) for k, v in r["PutRequest"]["Item"].items()}}}
-                for r in left
-            ]
 
 
 def report_of(dataset: dict[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,63 @@
+"""Answers for the Stubber on the rows table's client (fixture ``stub`` in conftest): the
+failures moto cannot produce, throttling and unprocessed items on ``BatchWriteItem``."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from boto3.dynamodb.types import TypeSerializer
+from botocore.stub import ANY, Stubber
+
+from datasets_core.config import settings
+
+
+def batch_call(stub: Stubber, *, unprocessed: int = 0, throttled: bool = False) -> None:
+    """Expect one BatchWriteItem; answer with a throttle, or leave the last ``unprocessed`` requests."""
+    if throttled:
+        stub.add_client_error(
+            "batch_write_item",
+            service_error_code="ProvisionedThroughputExceededException",
+            service_message="Rate of requests exceeds the allowed throughput.",
+            http_status_code=400,
+        )
+        return
+    answers: dict[str, Any] = {"UnprocessedItems": {}}
+    if unprocessed:
+        # A placeholder of the right shape; ``Unprocessed`` swaps in the call's real requests.
+        marker = {"PutRequest": {"Item": {"pk": {"S": f"{_MARK}{unprocessed}"}}}}
+        answers = {"UnprocessedItems": {settings().rows_table: [marker]}}
+    stub.add_response("batch_write_item", answers, {"RequestItems": ANY})
+
+
+_MARK = "__last__"
+
+
+class Unprocessed:
+    """Records each BatchWriteItem's size and turns a placeholder answer into its trailing requests."""
+
+    def __init__(self, stub: Stubber) -> None:
+        self.sizes: list[int] = []
+        self.deletes = 0  # DeleteRequests sent, over every call
+        self.pending: list[dict[str, Any]] = []
+        events = stub.client.meta.events
+        events.register_first("before-parameter-build.dynamodb.BatchWriteItem", self._note)
+        events.register_last("after-call.dynamodb.BatchWriteItem", self._fill)
+
+    def _note(self, params: dict[str, Any], **_: Any) -> None:
+        self.pending = copy.deepcopy(params["RequestItems"][settings().rows_table])
+        self.sizes.append(len(self.pending))
+        self.deletes += sum(1 for request in self.pending if "DeleteRequest" in request)
+
+    def _fill(self, parsed: dict[str, Any], **_: Any) -> None:
+        left = parsed.get("UnprocessedItems", {}).get(settings().rows_table) or []
+        pk = left[0]["PutRequest"]["Item"]["pk"] if left else ""
+        pk = pk.get("S", "") if isinstance(pk, dict) else ""
+        if pk.startswith(_MARK):
+            # This hook runs before boto3 turns DynamoDB's typed values into Python ones.
+            typed = TypeSerializer().serialize
+            left = self.pending[-int(pk.removeprefix(_MARK)) :]
+            parsed["UnprocessedItems"][settings().rows_table] = [
+                {"PutRequest": {"Item": {k: typed(v) for k, v in r["PutRequest"]["Item"].items()}}}
+                for r in left
+            ]
