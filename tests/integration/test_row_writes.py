@@ -163,6 +163,13 @@ def test_upsert_on_an_indexed_column(client: Client) -> None:
     assert _count(client, dataset_id) == 3
     refused = client.post(f"/datasets/{dataset_id}/rows", {"rows": [{"score": 1}], "upsert_on": "score"})
     assert refused.status == 400 and refused.json()["error"]["code"] == "invalid_body"
+    # a row without the upsert column refuses the whole request before the schema grows
+    missing = client.post(
+        f"/datasets/{dataset_id}/rows", {"rows": [{"email": "a@x.io"}, {"extra": "x"}], "upsert_on": "email"}
+    )
+    assert missing.status == 400 and missing.json()["error"]["code"] == "invalid_body"
+    columns = client.get(f"/datasets/{dataset_id}").json()["data"]["columns"]
+    assert [c["name"] for c in columns] == ["email", "score"] and _count(client, dataset_id) == 3
 
 
 def test_an_index_added_to_a_dataset_with_rows_serves_the_same_answers(client: Client) -> None:

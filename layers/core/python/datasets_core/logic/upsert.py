@@ -35,20 +35,20 @@ def upsert(principal: auth.Principal, dataset_id: str, raw_rows: list[Any], colu
                 {"field": "upsert_on", "column": column},
             )
         checked = schema.check_rows(dataset, raw_rows)
+        for position, fields in enumerate(checked.rows):  # before the schema grows
+            if fields.get(column) is None:
+                raise InvalidBody(
+                    f"Row {position} has no value for the upsert column '{column}'.",
+                    {"row": position, "column": column},
+                )
         return schema.grow(principal.workspace, dataset, checked), checked
 
     dataset, checked = schema.with_schema(principal.workspace, dataset_id, attempt)
     kind = index_plan.ready_columns(dataset)[column]["type"]
     merged: dict[bytes, dict[str, Any]] = {}
     order: list[bytes] = []
-    for position, fields in enumerate(checked.rows):
-        value = fields.get(column)
-        if value is None:
-            raise InvalidBody(
-                f"Row {position} has no value for the upsert column '{column}'.",
-                {"row": position, "column": column},
-            )
-        key = encoding.encode(value, kind)
+    for fields in checked.rows:
+        key = encoding.encode(fields[column], kind)
         merged[key] = {**merged.get(key, {}), **fields}
         order.append(key)
 
