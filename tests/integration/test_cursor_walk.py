@@ -156,3 +156,30 @@ def test_a_deep_cursor_page_reads_about_a_page(client: Client, rows: list[dict[s
     # the 20th page reads no more than the 2nd: cost does not grow with depth
     assert len(reads) == 20
     assert max(reads[1:-1]) <= 2 * reads[1] and max(reads[1:-1]) < 60, reads
+
+
+def test_a_cursor_inside_a_group_of_cut_index_keys_skips_no_row(client: Client) -> None:
+    """Index keys cut values at 1,000 bytes; long values sharing that prefix form one group of
+    equal keys, ordered by their exact value rather than row_index."""
+    rng = random.Random(3)
+    prefix = "x" * 1100
+    rows = [{"text": prefix + f"{rng.randrange(100):02d}"} for _ in range(20)]
+    rows += [{"text": "a"}, {"text": "z"}, {"text": None}]
+    ids = {}
+    for indexed in (True, False):
+        created = client.post(
+            "/datasets",
+            {"name": f"long {indexed}", "columns": [{"name": "text", "type": "string", "indexed": indexed}]},
+        )
+        ids[indexed] = created.json()["data"]["id"]
+        assert client.post(f"/datasets/{ids[indexed]}/rows", {"rows": rows}).status == 201
+    for query in (
+        [("order", "text")],
+        [("order", "text.desc")],
+        [("text", "gte." + prefix), ("order", "text")],
+    ):
+        whole = {flag: _get(client, ids[flag], [*query, ("limit", "1000")])["data"]["rows"] for flag in ids}
+        assert [r["row_index"] for r in whole[True]] == [r["row_index"] for r in whole[False]], query
+        walked, plans = _walk(client, ids[True], query, 3)
+        assert plans == {"index:text"}
+        assert walked == [row["id"] for row in whole[True]], query

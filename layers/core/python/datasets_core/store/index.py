@@ -65,15 +65,19 @@ def walk(
     for number, bounds in enumerate(ranges[first:], first):
         if after is not None and number == first:
             group = encoding.value_part(after)
+            # A group of cut keys is in exact-value order, not row_index order: rows after the
+            # cursor's may sort before its key, so such a group is read again from its start
+            # (the planner drops the rows up to the cursor with the exact comparison).
+            resume = group if len(group) >= encoding.MAX_VALUE_BYTES else after + b"\x00"
             if descending:
                 # The rest of the cursor's tie group first (ascending row_index), then below it.
-                rest = Range(after + b"\x00", group + _AFTER_GROUP)
+                rest = Range(resume, group + _AFTER_GROUP)
                 yield from _sorted_groups(_pages(pk, slot, rest, False, meter, page_size), exact_key)
                 if group < bounds.low:
                     continue
                 bounds = Range(bounds.low, min(bounds.high, group))
             else:
-                bounds = Range(max(bounds.low, after + b"\x00"), bounds.high)
+                bounds = Range(max(bounds.low, resume), bounds.high)
         if descending:
             yield from _descending(pk, slot, bounds, meter, exact_key, page_size)
         else:
