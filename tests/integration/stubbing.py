@@ -6,18 +6,27 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from boto3.dynamodb.types import TypeSerializer
 from botocore.stub import ANY, Stubber
 
 from datasets_core.config import settings
+from datasets_core.store import rows as row_store
 
 
-def batch_call(stub: Stubber, *, unprocessed: int = 0, throttled: bool = False) -> None:
-    """Expect one BatchWriteItem; answer with a throttle, or leave the last ``unprocessed`` requests."""
+def batch_call(
+    stub: Stubber,
+    *,
+    unprocessed: int = 0,
+    throttled: bool = False,
+    error: str = "ProvisionedThroughputExceededException",
+) -> None:
+    """Expect one BatchWriteItem; answer with ``error`` when ``throttled``, or leave the last
+    ``unprocessed`` requests."""
     if throttled:
         stub.add_client_error(
             "batch_write_item",
-            service_error_code="ProvisionedThroughputExceededException",
+            service_error_code=error,
             service_message="Rate of requests exceeds the allowed throughput.",
             http_status_code=400,
         )
@@ -33,11 +42,20 @@ def batch_call(stub: Stubber, *, unprocessed: int = 0, throttled: bool = False) 
 _MARK = "__last__"
 
 
+def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Take ``row_store.batch_write``'s backoff sleeps out; the list records each one asked for."""
+    sleeps: list[float] = []
+    monkeypatch.setattr(row_store.random, "uniform", lambda _low, high: high)
+    monkeypatch.setattr(row_store.batch_write, "__kwdefaults__", {"sleep": sleeps.append})
+    return sleeps
+
+
 class Unprocessed:
     """Records each BatchWriteItem's size and turns a placeholder answer into its trailing requests."""
 
     def __init__(self, stub: Stubber) -> None:
         self.sizes: list[int] = []
+        self.calls: list[list[dict[str, Any]]] = []  # each call's requests (Python values)
         self.deletes = 0  # DeleteRequests sent, over every call
         self.pending: list[dict[str, Any]] = []
         events = stub.client.meta.events
@@ -47,6 +65,7 @@ class Unprocessed:
     def _note(self, params: dict[str, Any], **_: Any) -> None:
         self.pending = copy.deepcopy(params["RequestItems"][settings().rows_table])
         self.sizes.append(len(self.pending))
+        self.calls.append(self.pending)
         self.deletes += sum(1 for request in self.pending if "DeleteRequest" in request)
 
     def _fill(self, parsed: dict[str, Any], **_: Any) -> None:
@@ -58,6 +77,8 @@ class Unprocessed:
             typed = TypeSerializer().serialize
             left = self.pending[-int(pk.removeprefix(_MARK)) :]
             parsed["UnprocessedItems"][settings().rows_table] = [
-                {"PutRequest": {"Item": {k: typed(v) for k, v in r["PutRequest"]["Item"].items()}}}
-                for r in left
+                # {"PutRequest": {"Item": {...}}} or {"DeleteRequest": {"Key": {...}}}
+                {kind: {part: {k: typed(v) for k, v in fields.items()} for part, fields in body.items()}}
+                for request in left
+                for kind, body in request.items()
             ]

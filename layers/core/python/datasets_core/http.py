@@ -231,7 +231,10 @@ def _resolver(*, validation: bool) -> APIGatewayRestResolver:
 
     @resolver.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
-        return envelope_error(exc.status, exc.code, exc.message, exc.details)
+        details = exc.details
+        if exc.code == "internal_error":  # SPEC §2: with a request id in ``details``
+            details = {**details, "request_id": getattr(resolver.lambda_context, "aws_request_id", None)}
+        return envelope_error(exc.status, exc.code, exc.message, details)
 
     @resolver.exception_handler(RequestValidationError)
     def _request_validation(exc: RequestValidationError) -> Response:

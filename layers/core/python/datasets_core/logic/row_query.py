@@ -11,6 +11,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from .. import auth
 from ..errors import InvalidBody, PayloadTooLarge
 from ..query import grammar, planner, where
@@ -135,17 +137,34 @@ def delete_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
                 targets.append((row_store.row_key(dataset, row_index), row_id))
     at = now_iso()
 
-    def remove(target: tuple[dict[str, Any], str]) -> dict[str, Any] | None:
+    def remove(target: tuple[dict[str, Any], str]) -> dict[str, Any] | Exception | None:
         key, row_id = target
-        gone = row_store.delete_row(key, expected_id=row_id)
+        try:
+            gone = row_store.delete_row(key, expected_id=row_id)
+        except Exception as exc:  # noqa: BLE001 - the rows that did go must still be counted
+            return exc
         if gone is None:
             return None
         before = user_fields(row_store.from_item(dataset, gone))
         return change_store.entry(dataset["id"], row_id, "delete", principal.key_id, at, diff(before, {}))
 
-    entries = [entry for entry in _in_parallel(remove, targets) if entry is not None]
+    outcomes = _in_parallel(remove, targets)
+    entries = [outcome for outcome in outcomes if isinstance(outcome, dict)]
     dataset_store.add_row_count(principal.workspace, dataset["id"], -len(entries), workspace_too=True)
     change_store.record(entries)
+    failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    if failures:
+        if not isinstance(failures[0], ClientError):
+            raise failures[0]
+        # DynamoDB kept refusing some deletes (after botocore's retries): the others landed.
+        landed = [
+            target[0] for target, outcome in zip(targets, outcomes, strict=True) if isinstance(outcome, dict)
+        ]
+        raise row_store.WriteIncomplete(
+            row_store.delete_requests(landed),
+            f"The storage service is busy; {len(entries)} rows were deleted (details.written), "
+            f"{len(failures)} could not be. Retry the request to delete the rest.",
+        ) from failures[0]
     return {"deleted": len(entries)}
 
 

@@ -86,11 +86,19 @@ def refuse_metadata(raw: dict[str, Any], position: int) -> None:
 
 
 def write_new_rows(
-    principal: auth.Principal, dataset: dict[str, Any], fields: list[dict[str, Any]]
+    principal: auth.Principal,
+    dataset: dict[str, Any],
+    fields: list[dict[str, Any]],
+    *,
+    reserved: bool = False,
 ) -> list[dict[str, Any]]:
-    """Write checked rows as new rows (all or nothing); their API form."""
+    """Write checked rows as new rows (all or nothing); their API form.
+
+    ``reserved``: the caller already counted the rows against the plan; like rows reserved
+    here, they are given back if the write fails."""
     count = len(fields)
-    workspaces.reserve_rows(principal.workspace, count)
+    if not reserved:
+        workspaces.reserve_rows(principal.workspace, count)
     try:
         start = dataset_store.allocate_row_indexes(principal.workspace, dataset["id"], count)
         at = now_iso()
@@ -99,6 +107,12 @@ def write_new_rows(
             for offset, row in enumerate(fields)
         ]
         row_store.put_new(items)
+    except row_store.WriteIncomplete as exc:
+        # Rows the undo could not remove are there: they stay counted (plan and dataset).
+        stayed = len(exc.written)
+        workspaces.release_rows(principal.workspace, count - stayed)
+        dataset_store.add_row_count(principal.workspace, dataset["id"], stayed)
+        raise
     except BaseException:
         workspaces.release_rows(principal.workspace, count)
         raise

@@ -16,7 +16,7 @@ from ..errors import Conflict, InvalidBody
 from ..query import index_plan, planner
 from ..query.ast import Filter
 from ..store import changes as change_store
-from ..store import encoding
+from ..store import encoding, workspaces
 from ..store import rows as row_store
 from ..timeutil import now_iso
 from . import rows as row_logic
@@ -52,35 +52,47 @@ def upsert(principal: auth.Principal, dataset_id: str, raw_rows: list[Any], colu
         merged[key] = {**merged.get(key, {}), **fields}
         order.append(key)
 
-    inserts: list[bytes] = []
+    matches = {
+        key: planner.matching_items(dataset, (Filter(column, "eq", fields[column]),))
+        for key, fields in merged.items()
+    }
+    inserts = [key for key, existing in matches.items() if not existing]
+    # The new rows count against the plan before any matching row changes: a write over the
+    # limit changes nothing.
+    if inserts:
+        workspaces.reserve_rows(principal.workspace, len(inserts))
     results: dict[bytes, list[dict[str, Any]]] = {}
     updated = 0
     at = now_iso()
     entries = []
-    for key, fields in merged.items():
-        existing = planner.matching_items(dataset, (Filter(column, "eq", fields[column]),))
-        if not existing:
-            inserts.append(key)
-            continue
-        results[key] = []
-        for item in existing:
-            before = row_store.from_item(dataset, item)
-            after_fields = {**row_logic.user_fields(before), **fields}
-            stored = row_store.to_item(
-                dataset, before["row_index"], before["id"], after_fields, before["created_at"], at
-            )
-            if row_store.replace_if_unchanged(stored, expected=item) is None:
-                raise Conflict("A matching row was changed by another request meanwhile; retry.")
-            after = row_store.from_item(dataset, stored)
-            results[key].append(after)
-            updated += 1
-            changed = row_logic.diff(row_logic.user_fields(before), row_logic.user_fields(after))
-            entries.append(
-                change_store.entry(dataset["id"], after["id"], "update", principal.key_id, at, changed)
-            )
-    change_store.record(entries)
+    try:
+        for key, existing in matches.items():
+            if existing:
+                results[key] = []
+            for item in existing:
+                before = row_store.from_item(dataset, item)
+                after_fields = {**row_logic.user_fields(before), **merged[key]}
+                stored = row_store.to_item(
+                    dataset, before["row_index"], before["id"], after_fields, before["created_at"], at
+                )
+                if row_store.replace_if_unchanged(stored, expected=item) is None:
+                    raise Conflict("A matching row was changed by another request meanwhile; retry.")
+                after = row_store.from_item(dataset, stored)
+                results[key].append(after)
+                updated += 1
+                changed = row_logic.diff(row_logic.user_fields(before), row_logic.user_fields(after))
+                entries.append(
+                    change_store.entry(dataset["id"], after["id"], "update", principal.key_id, at, changed)
+                )
+    except BaseException:
+        workspaces.release_rows(principal.workspace, len(inserts))
+        raise
+    finally:
+        change_store.record(entries)  # the updates that landed keep their trail
     created = (
-        row_logic.write_new_rows(principal, dataset, [merged[key] for key in inserts]) if inserts else []
+        row_logic.write_new_rows(principal, dataset, [merged[key] for key in inserts], reserved=True)
+        if inserts
+        else []
     )
     for key, row in zip(inserts, created, strict=True):
         results[key] = [row]

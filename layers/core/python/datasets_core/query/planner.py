@@ -221,5 +221,7 @@ def _merged_row_order(
         for pk in partitions
     ]
     merged = heapq.merge(*streams, key=lambda item: item["sk"], reverse=descending)
-    total = int(dataset.get("row_count", 0)) if position is None else None
+    # No filter, no search: the total is the dataset's counter on every page, a cursor's too
+    # (a cursor page must not read the whole dataset to count it).
+    total = int(dataset.get("row_count", 0))
     return _Stream(_decoded(dataset, merged), "scan", ordered=True, counted_total=total)

@@ -46,13 +46,19 @@ _RETRYABLE = frozenset(
 
 
 class WriteIncomplete(ApiError):
-    """DynamoDB kept refusing part of a batch; ``written`` says how much did land."""
+    """DynamoDB kept refusing part of a batch; ``written`` holds the requests that did land.
 
-    status = 503
+    Rendered as SPEC §2's ``internal_error`` (500, ``details.request_id``) with
+    ``details.written``: how many of the request's writes landed and stayed."""
+
+    status = 500
     code = "internal_error"
 
-    def __init__(self, written: list[dict[str, Any]]) -> None:
-        super().__init__("The storage service is busy; nothing was changed. Retry the request.")
+    def __init__(self, written: list[dict[str, Any]], message: str | None = None) -> None:
+        super().__init__(
+            message or "The storage service is busy; nothing was changed. Retry the request.",
+            {"written": len(written)},
+        )
         self.written = written
 
 
@@ -292,30 +298,42 @@ def delete_requests(keys: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def put_new(items: list[dict[str, Any]]) -> None:
-    """Write brand-new rows all-or-nothing: on failure, remove what landed and re-raise."""
+    """Write brand-new rows all-or-nothing: on failure, remove what landed and raise
+    ``WriteIncomplete`` carrying the put requests of the rows that could not be removed
+    (normally none), so the caller counts exactly the rows that are there."""
     try:
         batch_write(put_requests(items))
     except WriteIncomplete as exc:
-        _undo_puts(exc.written)
-        raise
+        left = _undo_puts(exc.written)
+        if not left:
+            raise WriteIncomplete([]) from exc
+        raise WriteIncomplete(
+            left,
+            f"The storage service is busy; {len(left)} of the {len(items)} rows were written and "
+            "could not be removed again (details.written). Retry later for the others.",
+        ) from exc
 
 
-def _undo_puts(written: list[dict[str, Any]]) -> None:
+def _undo_puts(written: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Delete the rows of ``written`` put requests; the put requests of those still there."""
     keys = [request["PutRequest"]["Item"] for request in written]
     try:
         batch_write(delete_requests(keys))
     except WriteIncomplete as exc:
         # Still refused after every retry: say exactly which rows are left so an operator
-        # can remove them (the request itself already failed, and counters never saw them).
+        # can remove them, and so the caller counts them.
         left = [
-            key
-            for key in keys
+            request
+            for request, key in zip(written, keys, strict=True)
             if {"DeleteRequest": {"Key": {"pk": key["pk"], "sk": key["sk"]}}} not in exc.written
         ]
+        left_items = [request["PutRequest"]["Item"] for request in left]
         logger.error(
             "rows of a failed insert could not be removed",
-            extra={"rows": [{"pk": key["pk"], "sk": key["sk"]} for key in left]},
+            extra={"rows": [{"pk": item["pk"], "sk": item["sk"]} for item in left_items]},
         )
+        return left
+    return []
 
 
 def replace_if_unchanged(item: dict[str, Any], *, expected: dict[str, Any]) -> dict[str, Any] | None:
