@@ -472,3 +472,61 @@ def test_a_file_arriving_at_the_end_of_an_invocation_is_put_back_for_the_next(cl
     assert deferred == body
     run_handler(deferred)
     assert dataset_named(client, "late")["row_count"] == 3
+
+
+# --- values a file may hold ---------------------------------------------------------------------
+def test_numbers_are_imported_exactly_and_unstorable_ones_are_bad_rows(client: Client) -> None:
+    # Given a JSON Lines file with an exact decimal, a big-but-storable number and two that
+    # DynamoDB cannot store exactly
+    lines = [
+        '{"k": 1, "v": 12345678901234567890.5}',
+        '{"k": 2, "v": 1e125}',
+        '{"k": 3, "v": 1e-400}',
+        '{"k": 4, "v": 123456789012345678901234567890123456789}',
+        '{"k": 5, "v": 0.1}',
+    ]
+    body = drop("exact/data.jsonl", ("\n".join(lines) + "\n").encode(), metadata={"max-bad-rows": "2"})
+    run_handler(body)
+    dataset = dataset_named(client, "exact")
+    report = only_import(client, dataset["id"])
+    # Then the two bad values are bad rows counted against max-bad-rows, not a failed file
+    assert report["status"] == "succeeded", report
+    assert (report["rows_total"], report["rows_imported"], report["rows_rejected"]) == (5, 3, 2)
+    assert [(error["row"], error["column"]) for error in report["errors"]] == [(3, "v"), (4, "v")]
+    # And the others come back to the last digit
+    response = client.get(f"/datasets/{dataset['id']}/rows", params={"order": "k", "select": "v"})
+    text = response.body.decode()
+    assert '"v":12345678901234567890.5' in text and '"v":0.1' in text
+    assert '"v":1' + "0" * 125 in text
+
+
+def test_a_csv_of_numbers_up_to_1e125_imports(client: Client) -> None:
+    run_handler(drop("big/data.csv", b"v\n1e50\n1e125\n-9.5e124\n"))
+    dataset = dataset_named(client, "big")
+    assert only_import(client, dataset["id"])["status"] == "succeeded"
+    assert dataset["row_count"] == 3
+
+
+def test_a_json_line_nested_too_deeply_is_one_bad_row(client: Client) -> None:
+    deep = '{"k": 2, "v": ' + "[" * 5000 + "]" * 5000 + "}"
+    body = drop(
+        "deep/data.jsonl", ('{"k": 1}\n' + deep + '\n{"k": 3}\n').encode(), metadata={"max-bad-rows": "1"}
+    )
+    run_handler(body)
+    dataset = dataset_named(client, "deep")
+    report = only_import(client, dataset["id"])
+    assert report["status"] == "succeeded", report
+    assert (report["rows_imported"], report["rows_rejected"]) == (2, 1)
+    assert report["errors"][0]["row"] == 2 and "nested too deeply" in report["errors"][0]["message"]
+
+
+def test_a_csv_cell_over_a_megabyte_is_one_bad_row(client: Client) -> None:
+    huge = "x" * 1_200_000
+    data = f"k,text\n1,short\n2,{huge}\n3,short too\n".encode()
+    run_handler(drop("wide/data.csv", data, metadata={"max-bad-rows": "1"}))
+    dataset = dataset_named(client, "wide")
+    report = only_import(client, dataset["id"])
+    assert report["status"] == "succeeded", report
+    assert (report["rows_imported"], report["rows_rejected"]) == (2, 1)
+    assert report["errors"][0]["row"] == 2 and "bytes" in report["errors"][0]["message"]
+    assert [row["k"] for row in all_rows(client, dataset["id"])] == [1, 3]

@@ -100,8 +100,8 @@ def test_every_parquet_logical_type_maps_as_spec_section_7(tmp_path: Path) -> No
     first, second = rows
     assert (first["i8"], second["i8"]) == (-8, None)
     assert first["i64"] == 2**62 and first["u64"] == 2**64 - 1
-    assert first["f32"] == 0.1  # the float32's shortest text, not 0.10000000149
-    assert (first["dec"], second["dec"]) == (1234.5, -0.01)
+    assert first["f32"] == Decimal("0.1")  # the float32's shortest text, not 0.10000000149
+    assert (first["dec"], second["dec"]) == (Decimal("1234.5"), Decimal("-0.01"))
     assert (first["text"], second["text"]) == ("héllo", None)
     assert (first["dict"], second["dict"]) == ("red", "blue")
     assert (first["day"], second["day"], first["day64"]) == ("2024-02-29", None, "1999-12-31")
@@ -112,7 +112,7 @@ def test_every_parquet_logical_type_maps_as_spec_section_7(tmp_path: Path) -> No
     assert first["ts_ns_zoned"] == "2024-05-01T12:00:00Z"  # 14:00 in Paris (+2) is 12:00 UTC
     assert (first["clock"], second["clock"]) == ("08:30:00", "23:59:59.5")
     assert (first["tags"], second["tags"]) == ([1, 2], [])
-    assert (first["point"], second["point"]) == ({"x": 1.5, "y": None}, None)
+    assert (first["point"], second["point"]) == ({"x": Decimal("1.5"), "y": None}, None)
     assert second["attrs"] == {"b": 2, "c": 3}
 
 

@@ -17,16 +17,21 @@ errors, anything unexpected) in the envelope of SPEC §2.
 
 from __future__ import annotations
 
-import json
+import functools
 import re
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, get_origin, get_type_hints
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import Router
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from . import auth
+from . import auth, jsonutil
 from .config import settings
 from .errors import ApiError, InsufficientScope, InvalidBody, PayloadTooLarge, Unauthorized
 from .jsonutil import dumps
@@ -85,6 +90,41 @@ def _validation_error(exc: RequestValidationError) -> Response:
     return envelope_error(400, code, message, details)
 
 
+@dataclass(frozen=True)
+class Invocation:
+    """What one invocation of an endpoint knows about its request."""
+
+    event: APIGatewayProxyEvent
+    principal: auth.Principal | None
+    lambda_context: Any
+
+    @property
+    def request_id(self) -> str | None:
+        return getattr(self.lambda_context, "aws_request_id", None)
+
+
+# The invocation being served by this thread. Powertools keeps the current event and Lambda
+# context on its router *class* (one per process); Lambda runs one event per process, but
+# the route logic must not depend on that, so it reads its request from here.
+_invocation: ContextVar[Invocation] = ContextVar("invocation")
+# Serializes Powertools' own phases (routing, validation, rendering) within a process, for
+# the reason above; the route logic itself runs outside it. Uncontended on Lambda.
+_POWERTOOLS_PHASES = threading.RLock()
+
+
+def current() -> Invocation:
+    return _invocation.get()
+
+
+@contextmanager
+def _outside_powertools() -> Iterator[None]:
+    _POWERTOOLS_PHASES.release()
+    try:
+        yield
+    finally:
+        _POWERTOOLS_PHASES.acquire()
+
+
 class Api:
     """One endpoint: a Powertools resolver wired with auth, scope and the error envelope."""
 
@@ -101,9 +141,15 @@ class Api:
             # Powertools' validation: it imports pydantic, which would otherwise cost every
             # function's cold start about 0.15 s for nothing.
             self.resolver = _resolver(validation=True)
+
+        @functools.wraps(func)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            with _outside_powertools():
+                return func(*args, **kwargs)
+
         self.router.route(
             powertools_path(spec.path), spec.method, summary=spec.summary or None, operation_id=spec.function
-        )(func)
+        )(run)
         self.resolver.include_router(self.router)
         return func
 
@@ -115,26 +161,43 @@ class Api:
         except ApiError as exc:
             return _proxy_response(envelope_error(exc.status, exc.code, exc.message, exc.details))
         if principal is not None:
-            self.resolver.append_context(principal=principal)
             logger.append_keys(workspace=principal.workspace, key_id=principal.key_id)
-        return self.resolver.resolve(_as_json_request(event), context)
+        request = _as_json_request(event)
+        token = _invocation.set(Invocation(APIGatewayProxyEvent(request), principal, context))
+        try:
+            with _POWERTOOLS_PHASES:
+                return self.resolver.resolve(request, context)
+        finally:
+            _invocation.reset(token)
 
     # --- request helpers ----------------------------------------------------------------
     @property
     def principal(self) -> auth.Principal:
-        return self.resolver.context["principal"]
+        principal = current().principal
+        assert principal is not None, "public routes have no principal"
+        return principal
 
     @property
-    def event(self) -> Any:
-        return self.resolver.current_event
+    def event(self) -> APIGatewayProxyEvent:
+        return current().event
+
+    def body_text(self) -> str:
+        """The body as text; ``invalid_body`` when it is not UTF-8 (SPEC §2: JSON in UTF-8)."""
+        try:
+            return self.event.decoded_body or ""
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise InvalidBody("The request body is not valid UTF-8 text.") from exc
 
     def json_body(self) -> Any:
-        """The body as JSON, or ``invalid_body``; for endpoints whose body has several shapes."""
-        raw = self.event.decoded_body
-        if raw is None or raw == "":
+        """The body as JSON (numbers exact), or ``invalid_body``; for endpoints whose body has
+        several shapes."""
+        raw = self.body_text()
+        if raw == "":
             raise InvalidBody("A JSON request body is required.")
         try:
-            return json.loads(raw)
+            return jsonutil.loads(raw)
+        except jsonutil.TooDeep as exc:
+            raise InvalidBody("The request body is nested too deeply.") from exc
         except (ValueError, TypeError) as exc:
             raise InvalidBody("The request body is not valid JSON.") from exc
 
@@ -156,9 +219,9 @@ class Api:
             "method": event.http_method,
             "path": event.path,
             "query": self.query_params(),
-            "body": event.decoded_body or "",
+            "body": self.body_text(),
         }
-        return idempotency.once(request, compute, self.resolver.lambda_context)
+        return idempotency.once(request, compute, current().lambda_context)
 
     # --- admission ----------------------------------------------------------------------
     def _admit(self, event: dict[str, Any]) -> auth.Principal | None:
@@ -233,7 +296,7 @@ def _resolver(*, validation: bool) -> APIGatewayRestResolver:
     def _api_error(exc: ApiError) -> Response:
         details = exc.details
         if exc.code == "internal_error":  # SPEC §2: with a request id in ``details``
-            details = {**details, "request_id": getattr(resolver.lambda_context, "aws_request_id", None)}
+            details = {**details, "request_id": current().request_id}
         return envelope_error(exc.status, exc.code, exc.message, details)
 
     @resolver.exception_handler(RequestValidationError)
@@ -246,7 +309,7 @@ def _resolver(*, validation: bool) -> APIGatewayRestResolver:
 
     @resolver.exception_handler(Exception)
     def _unexpected(exc: Exception) -> Response:
-        request_id = getattr(resolver.lambda_context, "aws_request_id", None)
+        request_id = current().request_id
         logger.exception("unhandled error", extra={"request_id": request_id})
         return envelope_error(
             500, "internal_error", "Something went wrong on our side.", {"request_id": request_id}

@@ -1,4 +1,9 @@
-"""JSON encoding for responses: DynamoDB's Decimals become real JSON numbers."""
+"""JSON in and out, with exact numbers.
+
+Numbers never pass through binary floats: ``loads`` reads decimals as ``Decimal`` and
+``dumps`` writes a ``Decimal`` as its exact text (the standard library's encoder cannot: it
+would need a float). simplejson's ``use_decimal`` is the maintained encoder that does.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,17 @@ import json
 from decimal import Decimal
 from typing import Any
 
+import simplejson
+
+
+class TooDeep(ValueError):
+    """JSON nested deeper than the parser's recursion limit."""
+
 
 def to_native(value: Any) -> Any:
-    """Decimal → int/float, recursively, so numbers leave the API as numbers, not strings."""
+    """Decimal → int when integral (DynamoDB hands every number back as Decimal), recursively."""
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return int(value) if value == value.to_integral_value() else value
     if isinstance(value, dict):
         return {k: to_native(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -19,12 +30,22 @@ def to_native(value: Any) -> Any:
 
 
 def _default(obj: Any) -> Any:
-    if isinstance(obj, Decimal):
-        return to_native(obj)
     if isinstance(obj, (set, frozenset)):
         return sorted(obj)
     raise TypeError(f"not JSON serializable: {type(obj).__name__}")
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, default=_default, ensure_ascii=False, separators=(",", ":"))
+    """Compact JSON, UTF-8 text kept as is, ``Decimal`` written exactly."""
+    return simplejson.dumps(
+        value, use_decimal=True, default=_default, ensure_ascii=False, separators=(",", ":"), allow_nan=False
+    )
+
+
+def loads(text: str | bytes) -> Any:
+    """Parse JSON exactly (decimals as ``Decimal``). ``ValueError`` for invalid JSON, ``TooDeep``
+    (a ``ValueError``) for nesting the parser cannot follow."""
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except RecursionError as exc:
+        raise TooDeep("JSON nested too deeply") from exc

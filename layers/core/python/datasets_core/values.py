@@ -4,7 +4,9 @@ One place decides what each column type accepts, so the rows API, the query gram
 the file importers agree:
 
 - ``string``   any JSON string
-- ``number``   a finite JSON number (stored as DynamoDB N: 38 significant digits)
+- ``number``   a finite number DynamoDB stores exactly: at most 38 significant digits, magnitude
+               from 1e-130 to below 1e126 (or zero). Values are ``int`` when integral, else an
+               exact ``Decimal``: nothing is ever rounded, a number that cannot be stored is refused
 - ``boolean``  ``true`` / ``false``
 - ``date``     ``YYYY-MM-DD``
 - ``datetime`` ISO 8601; stored and returned in UTC (``2024-05-01T12:00:00Z``)
@@ -15,18 +17,19 @@ the file importers agree:
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from . import jsonutil
 from .columns import ColumnType
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})?$")
-_MAX_DIGITS = 38
+MAX_DIGITS = 38
+MIN_EXPONENT, MAX_EXPONENT = -130, 125  # DynamoDB: 1E-130 <= |n| < 1E+126
 
 
 class ValueProblem(ValueError):
@@ -104,8 +107,8 @@ def parse_text(text: str, column_type: ColumnType | str) -> Any:
         raise ValueProblem(f"'{text}' is not true or false")
     if kind is ColumnType.JSON:
         try:
-            return normalize(json.loads(text), kind)
-        except json.JSONDecodeError as exc:
+            return normalize(jsonutil.loads(text), kind)
+        except ValueError as exc:
             raise ValueProblem(f"'{text}' is not a JSON object or array") from exc
     return normalize(text, kind)
 
@@ -116,9 +119,9 @@ def to_store(value: Any, column_type: ColumnType | str) -> Any:
         return None
     kind = ColumnType(column_type)
     if kind is ColumnType.NUMBER:
-        return Decimal(str(value)) if not isinstance(value, Decimal) else value
+        return stored_number(value)
     if kind is ColumnType.JSON:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=False)
+        return jsonutil.dumps(value)
     return value
 
 
@@ -128,9 +131,9 @@ def from_store(stored: Any, column_type: ColumnType | str) -> Any:
         return None
     kind = ColumnType(column_type)
     if kind is ColumnType.NUMBER:
-        return _plain_number(Decimal(stored) if not isinstance(stored, Decimal) else stored)
+        return _plain_number(_stripped(stored if isinstance(stored, Decimal) else Decimal(str(stored))))
     if kind is ColumnType.JSON:
-        return json.loads(stored) if isinstance(stored, str) else stored
+        return jsonutil.loads(stored) if isinstance(stored, str) else stored
     return stored
 
 
@@ -144,15 +147,18 @@ def text_of(value: Any, column_type: ColumnType | str) -> str:
     if kind is ColumnType.NUMBER:
         return format_number(value)
     if kind is ColumnType.JSON:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return jsonutil.dumps(value)
     return str(value)
 
 
 def format_number(value: Any) -> str:
-    number = value if isinstance(value, Decimal) else Decimal(str(value))
-    if number == number.to_integral_value():
+    """A number's text: integers in digits, others in plain decimal notation (never an exponent)."""
+    if isinstance(value, int):
+        return str(value)
+    number = _stripped(value if isinstance(value, Decimal) else Decimal(repr(value)))
+    if number.as_tuple().exponent >= 0:  # type: ignore[operator]
         return str(int(number))
-    return format(number.normalize(), "f")
+    return format(number, "f")
 
 
 def format_datetime(moment: datetime) -> str:
@@ -194,26 +200,61 @@ def _is_datetime(text: str) -> bool:
     return True
 
 
-def _number(value: int | float | Decimal) -> int | float:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueProblem("expected a finite number (NaN and Infinity are not allowed)")
-    number = (
-        value if isinstance(value, Decimal) else Decimal(repr(value) if isinstance(value, float) else value)
-    )
+def _number(value: int | float | Decimal) -> int | Decimal:
+    """The exact API value of a number, or ``ValueProblem`` when DynamoDB cannot store it exactly."""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueProblem("expected a finite number (NaN and Infinity are not allowed)")
+        value = Decimal(repr(value))  # the shortest text that reads back as this float
+    number = value if isinstance(value, Decimal) else Decimal(value)
     if not number.is_finite():
         raise ValueProblem("expected a finite number (NaN and Infinity are not allowed)")
-    digits = number.normalize().as_tuple()
-    if len(digits.digits) > _MAX_DIGITS:
-        raise ValueProblem(f"numbers are limited to {_MAX_DIGITS} significant digits")
-    if number != 0 and not (Decimal("1e-130") <= abs(number) < Decimal("1e126")):
-        raise ValueProblem("number out of range (1e-130 to 1e126)")
+    number = _stripped(number)
+    if number:
+        digits = len(number.as_tuple().digits)
+        if digits > MAX_DIGITS:
+            raise ValueProblem(
+                f"{_shown(number)} has {digits} significant digits; numbers are stored exactly with at most "
+                f"{MAX_DIGITS}"
+            )
+        if not MIN_EXPONENT <= number.adjusted() <= MAX_EXPONENT:
+            raise ValueProblem(
+                f"{_shown(number)} is out of range: numbers are stored exactly from 1e-130 to below 1e126"
+            )
     return _plain_number(number)
 
 
-def _plain_number(number: Decimal) -> int | float:
-    if number == number.to_integral_value():
+def stored_number(value: int | Decimal) -> Decimal:
+    """The DynamoDB ``N`` of a normalised number: exact, trailing zeros dropped (boto3 refuses to
+    round, and ``int`` 10**50 would otherwise reach it as 51 digits)."""
+    return _stripped(value if isinstance(value, Decimal) else Decimal(value))
+
+
+def _stripped(number: Decimal) -> Decimal:
+    """``number`` without trailing zeros in its coefficient, exactly (``Decimal.normalize`` rounds
+    to the context's 28 digits); zero is plain ``0``."""
+    sign, digits, exponent = number.as_tuple()
+    if not isinstance(exponent, int):  # NaN / Infinity: callers refuse them
+        return number
+    if not any(digits):
+        return Decimal(0)
+    end = len(digits)
+    while digits[end - 1] == 0:
+        end -= 1
+    return Decimal((sign, digits[:end], exponent + len(digits) - end))
+
+
+def _plain_number(number: Decimal) -> int | Decimal:
+    """``int`` when integral (JSON prints it in digits), else the exact ``Decimal``."""
+    exponent = number.as_tuple().exponent
+    if isinstance(exponent, int) and exponent >= 0:
         return int(number)
-    return float(number)
+    return number
+
+
+def _shown(number: Decimal) -> str:
+    text = str(number)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _describe(value: Any) -> str:

@@ -24,7 +24,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .. import values
+from .. import jsonutil, values
 from ..models import ColumnType
 from ..store import rows as row_store
 from .mapping import Kind, kind_of, natural_type
@@ -169,7 +169,7 @@ def _nested(array: pa.Array) -> tuple[list[Any], Problems]:
 
 
 def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    return jsonutil.dumps(value)
 
 
 def _json_converter(arrow_type: pa.DataType) -> Callable[[Any], Any] | None:

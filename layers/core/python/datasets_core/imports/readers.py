@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import csv
 import gzip
-import json
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,11 +28,14 @@ from typing import IO, Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .. import jsonutil
 from .mapping import Kind, Unsupported, kind_of
 
 CHUNK_ROWS = 2000
-# A CSV cell may hold up to a whole row's worth of text (rows are limited to 400 KB).
-csv.field_size_limit(1_000_000)
+# A cell larger than a row may hold (rows are limited to 400 KB) is a bad row, reported as such;
+# only a cell past this much text makes the file unreadable (it must fit in memory).
+MAX_CSV_FIELD = 64 * 1024 * 1024
+csv.field_size_limit(MAX_CSV_FIELD)
 
 Position = dict[str, int]
 # What a truncated or corrupt gzip stream raises, at open, at seek or in the middle of a read.
@@ -253,7 +255,9 @@ class JsonLinesReader:
 
 def _json_object(line: str) -> dict[str, Any] | str:
     try:
-        value = json.loads(line)
+        value = jsonutil.loads(line)  # numbers exact (Decimal), like API bodies
+    except jsonutil.TooDeep:
+        return "the line is nested too deeply"
     except ValueError as exc:
         return f"the line is not valid JSON: {exc}"
     if not isinstance(value, dict):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from .. import jsonutil
 from ..config import settings
 from ..errors import InvalidQuery
 from .ast import RowsQuery
@@ -54,7 +55,7 @@ def encode(dataset: dict[str, Any], query: RowsQuery, last_row: dict[str, Any]) 
         "v": {term.column: last_row.get(term.column) for term in query.order},
         "r": int(last_row["row_index"]),
     }
-    body = base64.urlsafe_b64encode(json.dumps(payload, separators=(",", ":")).encode()).rstrip(b"=")
+    body = base64.urlsafe_b64encode(jsonutil.dumps(payload).encode()).rstrip(b"=")
     return (body + b"." + _tag(body)).decode()
 
 
@@ -67,7 +68,7 @@ def decode(dataset: dict[str, Any], query: RowsQuery, text: str) -> Position:
     if not body or not hmac.compare_digest(tag, _tag(body)):
         raise invalid
     try:
-        payload = json.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
+        payload = jsonutil.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
     except (binascii.Error, ValueError) as exc:
         raise invalid from exc
     expected = (dataset["id"], int(dataset.get("generation", 0)), fingerprint(query))

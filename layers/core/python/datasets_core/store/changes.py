@@ -9,14 +9,13 @@ of a million rows would double its cost); the import record is their audit.
 from __future__ import annotations
 
 import itertools
-import json
 import time
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from .. import jsonutil
 from ..config import settings
-from ..jsonutil import to_native
 from .rows import WriteIncomplete, batch_write, put_requests
 from .tables import query_all, rows
 
@@ -38,7 +37,7 @@ def entry(
         "at": at,
         "op": op,
         "key_id": key_id,
-        "changes": json.dumps(changes, ensure_ascii=False, default=str),
+        "changes": jsonutil.dumps(changes),
         "expires_at_epoch": micros // 1_000_000 + settings().changes_retention_days * 86400,
     }
 
@@ -65,7 +64,7 @@ def history(dataset_id: str, row_id: str, limit: int, offset: int) -> tuple[list
             "at": item["at"],
             "op": item["op"],
             "key_id": item["key_id"],
-            "changes": to_native(json.loads(item["changes"])),
+            "changes": jsonutil.loads(item["changes"]),
         }
         for item in window
     ], len(live)

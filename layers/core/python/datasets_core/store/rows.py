@@ -16,7 +16,6 @@ Layout (see README, "Storage layout"):
 
 from __future__ import annotations
 
-import json
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -25,7 +24,7 @@ from typing import Any
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from .. import values
+from .. import jsonutil, values
 from ..config import settings
 from ..errors import ApiError
 from ..observability import logger
@@ -76,7 +75,7 @@ def row_bytes(cells: Iterable[Any]) -> int:
         if isinstance(value, str):
             total += len(value.encode("utf-8"))
         elif isinstance(value, dict | list):
-            total += len(json.dumps(value, separators=(",", ":"), default=str).encode("utf-8"))
+            total += len(jsonutil.dumps(value).encode("utf-8"))
         elif value is not None:
             total += 24
     return total
