@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import boto3
+import pytest
 
 from datasets_core import auth
 from datasets_core.config import settings
+from datasets_core.logic import keys
 from datasets_core.store import keys as key_store
 
 from .conftest import Client, make_key
@@ -135,3 +137,30 @@ def test_last_used_at_is_recorded(client: Client) -> None:
     mine = auth.split_key(client.key or "")[0]
     listed = {item["id"]: item for item in client.get("/keys").json()["data"]}
     assert listed[mine]["last_used_at"] is not None
+
+
+@pytest.mark.parametrize("column", ["key", "token", "api_key", "apikey", "access_token", "x-api-key"])
+def test_columns_named_like_key_parameters_can_be_filtered(client: Client, column: str) -> None:
+    dataset_id = client.post("/datasets", {"name": f"named {column}"}).json()["data"]["id"]
+    client.post(f"/datasets/{dataset_id}/rows", [{column: "color"}, {column: "size"}])
+    response = client.get(f"/datasets/{dataset_id}/rows", params={column: "eq.color"})
+    assert response.status == 200, response.body
+    assert [row[column] for row in response.json()["data"]["rows"]] == ["color"]
+
+
+def test_a_key_anywhere_in_the_query_string_is_refused(client: Client) -> None:
+    dataset_id = client.post("/datasets", {"name": "leaky"}).json()["data"]["id"]
+    for params in ({"note": f"eq.{client.key}"}, {"whatever": client.key}, {"token": client.key}):
+        response = client.get(f"/datasets/{dataset_id}/rows", params=params)
+        assert response.status == 401, params
+        assert "Authorization" in error(response)["message"]
+
+
+def test_a_bootstrap_style_key_under_a_key_parameter_is_refused(aws_env: None) -> None:
+    token = "Bootstrap-Key-For-The-Local-Stack-0001"
+    keys.register_key("default", "bootstrap", list(auth.SCOPES), token)
+    client = Client(token)
+    assert client.get("/datasets").status == 200
+    assert client.get("/datasets", params={"apikey": token}).status == 401
+    # a non-key value under the same name is just a filter on an unknown column
+    assert client.get("/datasets", params={"apikey": "Not-A-Registered-Token-000"}).status == 400

@@ -74,6 +74,23 @@ def is_valid_token(token: str) -> bool:
     return bool(_TOKEN_RE.match(token))
 
 
+_KEY_ANYWHERE = re.compile(rf"{KEY_PREFIX}[a-z0-9]{{{_ID_LENGTH}}}_[A-Za-z0-9_\-]{{43}}")
+
+
+def contains_key(text: str) -> bool:
+    """Whether ``text`` holds something shaped like a key of this API."""
+    return KEY_PREFIX in text and bool(_KEY_ANYWHERE.search(text))
+
+
+def authenticates(token: str) -> bool:
+    """Whether ``token`` is a live key (any format); never raises."""
+    try:
+        authenticate(token)
+    except Unauthorized:
+        return False
+    return True
+
+
 def token_from_headers(headers: dict[str, str]) -> str:
     lowered = {k.lower(): v for k, v in headers.items()}
     authorization = lowered.get("authorization")

@@ -37,7 +37,8 @@ from .errors import ApiError, InsufficientScope, InvalidBody, PayloadTooLarge, U
 from .jsonutil import dumps
 from .observability import logger
 
-# Query parameters that look like an API key; refused so keys never land in access logs.
+# Parameter names a client would put a key under; a value under one of them is checked against
+# the key store too (a foreign-format bootstrap key looks like any other token).
 _KEY_QUERY_PARAMS = {"api_key", "apikey", "key", "access_token", "token", "x-api-key"}
 
 
@@ -236,8 +237,7 @@ class Api:
         scope = self.route_spec.scope
         if scope is None:
             return None
-        params = event.get("multiValueQueryStringParameters") or event.get("queryStringParameters") or {}
-        if any(name.lower() in _KEY_QUERY_PARAMS for name in params):
+        if _key_in_query(event):
             raise Unauthorized(
                 "API keys are not accepted in the query string (URLs end up in logs); "
                 "send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'."
@@ -246,6 +246,22 @@ class Api:
         if scope not in principal.scopes:
             raise InsufficientScope(scope)
         return principal
+
+
+def _key_in_query(event: dict[str, Any]) -> bool:
+    """Whether the query string carries an API key: a value holding a well-formed key of this
+    API, or, under a key-like parameter name, a token that authenticates. A column named
+    ``key`` or ``token`` is filtered like any other (``?key=eq.color``)."""
+    params = event.get("multiValueQueryStringParameters") or {
+        name: [value] for name, value in (event.get("queryStringParameters") or {}).items()
+    }
+    for name, values in params.items():
+        for value in values or ():
+            if auth.contains_key(value):
+                return True
+            if name.lower() in _KEY_QUERY_PARAMS and auth.authenticates(value):
+                return True
+    return False
 
 
 def _proxy_response(response: Response) -> dict[str, Any]:
