@@ -145,3 +145,11 @@ _TABLE: tuple[Route, ...] = (
 )
 
 ROUTES: dict[str, Route] = {route.function: route for route in _TABLE}
+
+# Functions no route serves: queue consumers, and the analytics function the API functions
+# invoke for replica answers (SPEC §6b). Each has a ``functions/<name>/handler.py`` too.
+BACKGROUND_FUNCTIONS: dict[str, str] = {
+    "import_file": "Imports files dropped into the drop folder (S3 -> SQS)",
+    "maintenance": "Background jobs: purges, index backfills, compaction of the replica",
+    "analytics": "Answers from the columnar replica: scans, aggregates, profile, export",
+}

@@ -21,6 +21,7 @@ from datasets_core.logic import keys
 from datasets_core.store import rows as row_store
 from infra.tables import create_local_tables
 from local.dispatch import HttpResponse, dispatch
+from local.events import LambdaContext
 
 ALL_SCOPES = list(auth.SCOPES)
 
@@ -76,6 +77,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    # Tests force interleavings themselves: no purge delay, no change-log margin.
+    monkeypatch.setenv("PURGE_DELAY_SECONDS", "0")
+    monkeypatch.setenv("CUT_MARGIN_SECONDS", "0")
     with mock_aws():
         sqs = boto3.client("sqs")
         monkeypatch.setenv("IMPORT_QUEUE_URL", sqs.create_queue(QueueName="datasets-import")["QueueUrl"])
@@ -87,10 +91,46 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         auth.forget_cached_keys()
         create_local_tables(boto3.client("dynamodb"))
         boto3.client("s3").create_bucket(Bucket=settings().drop_bucket)
+        boto3.client("s3").create_bucket(Bucket=settings().replica_bucket)
         yield
         settings.cache_clear()
         aws.reset()
         auth.forget_cached_keys()
+
+
+@pytest.fixture(autouse=True)
+def analytics_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """API functions call the analytics function through ``datasets_core.invoke.invoke``
+    (Lambda's Invoke API); here it runs in this process, with the payload serialized as
+    Lambda would."""
+    from analytics.handler import handler
+    from datasets_core import invoke, jsonutil
+
+    def invoke_in_process(function_name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        assert function_name == settings().analytics_function_name
+        event = jsonutil.loads(jsonutil.dumps(payload))
+        answer = handler(event, LambdaContext(function_name))
+        return dict(jsonutil.loads(jsonutil.dumps(answer)))
+
+    monkeypatch.setattr(invoke, "invoke", invoke_in_process)
+
+
+def run_maintenance(max_rounds: int = 200) -> list[str]:
+    """Run the maintenance function on every queued job message, continuations included, until
+    the queue is empty (as its SQS event source would); the outcome of each message."""
+    from maintenance.handler import handler
+
+    from .import_support import FakeContext, sqs_event
+
+    outcomes: list[str] = []
+    for _ in range(max_rounds):
+        bodies = [json.dumps(task) for task in queued_maintenance()]
+        if not bodies:
+            return outcomes
+        for body in bodies:
+            result = handler(sqs_event(body), FakeContext(function_name="maintenance"))
+            outcomes.append("failed" if result["batchItemFailures"] else "done")
+    raise AssertionError("maintenance did not settle")
 
 
 def queued_maintenance() -> list[dict[str, Any]]:

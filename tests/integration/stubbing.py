@@ -42,6 +42,15 @@ def batch_call(
 _MARK = "__last__"
 
 
+def log_call(stub: Stubber) -> None:
+    """Expect the change-log item a write puts before its rows (``store.changelog``)."""
+    stub.add_response(
+        "put_item",
+        {},
+        {"TableName": settings().rows_table, "Item": ANY, "ConditionExpression": "attribute_not_exists(pk)"},
+    )
+
+
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Take ``row_store.batch_write``'s backoff sleeps out; the list records each one asked for."""
     sleeps: list[float] = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import boto3
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from datasets_core.config import settings
 from datasets_core.store import workspaces
 
-from .conftest import Client, make_key
+from .conftest import Client, make_key, run_maintenance
 
 
 def error(response) -> dict:
@@ -68,19 +69,50 @@ def test_rename_to_same_name_in_other_case_is_allowed(client: Client) -> None:
     assert response.status == 200 and response.json()["data"]["name"] == "ALPHA"
 
 
-def test_delete_hides_the_dataset_at_once_and_queues_the_purge(client: Client) -> None:
-    dataset = create(client, "Temp")
+def test_delete_hides_the_dataset_at_once_and_its_purge_leaves_nothing(client: Client) -> None:
+    # Given a dataset with rows of every kind of item: index entries, change log, audit trail,
+    # uniqueness items (an upsert), written through the API
+    dataset = create(client, "Temp", columns=[{"name": "email", "type": "string", "indexed": True}])
+    rows = [{"email": f"u{i}@x.io", "n": i} for i in range(30)]
+    assert client.post(f"/datasets/{dataset['id']}/rows", {"rows": rows}).status == 201
+    upsert = {"rows": [{"email": "u1@x.io", "n": 100}, {"email": "new@x.io"}], "upsert_on": "email"}
+    assert client.post(f"/datasets/{dataset['id']}/rows", upsert).status == 201
+    assert (
+        client.patch(f"/datasets/{dataset['id']}/rows", {"where": {"n": {"lt": 5}}, "set": {"n": 0}}).status
+        == 200
+    )
+    assert workspaces.get("default")["row_count"] == 31
+    # When it is deleted
     assert client.delete(f"/datasets/{dataset['id']}").status == 200
+    # Then it is gone at once, its name is free, and its rows are given back to the plan
     assert client.get(f"/datasets/{dataset['id']}").status == 404
     assert client.get("/datasets").json()["meta"]["total"] == 0
     assert client.delete(f"/datasets/{dataset['id']}").status == 404
-    create(client, "Temp")  # the name is free again
-    messages = (
-        boto3.client("sqs").receive_message(QueueUrl=settings().maintenance_queue_url).get("Messages", [])
-    )
-    assert [json.loads(m["Body"]) for m in messages] == [
-        {"task": "purge_dataset", "workspace": "default", "dataset_id": dataset["id"]}
+    assert workspaces.get("default") | {"max_rows": 0} == {
+        "max_rows": 0,
+        "max_datasets": 100,
+        "row_count": 0,
+        "dataset_count": 0,
+    }
+    other = create(client, "Temp")  # the name is free again
+    assert leftovers(dataset["id"])  # items wait for the purge...
+    # ... which the maintenance function runs, leaving no item of the dataset in any table
+    assert run_maintenance() == ["done"]
+    assert leftovers(dataset["id"]) == []
+    assert [item["sk"] for item in meta_items() if dataset["id"] in item["sk"]] == [
+        f"JOB#purge:{dataset['id']}"
     ]
+    assert workspaces.get("default")["row_count"] == 0
+    assert client.get(f"/datasets/{other['id']}").status == 200
+
+
+def leftovers(dataset_id: str) -> list[dict[str, Any]]:
+    table = boto3.resource("dynamodb").Table(settings().rows_table)
+    return [item for item in table.scan()["Items"] if str(item["pk"]).startswith(dataset_id)]
+
+
+def meta_items() -> list[dict[str, Any]]:
+    return list(boto3.resource("dynamodb").Table(settings().meta_table).scan()["Items"])
 
 
 def test_list_filters_sorts_and_pages(client: Client) -> None:

@@ -16,11 +16,11 @@ import pytest
 
 from datasets_core.config import settings
 from datasets_core.imports import pipeline
-from datasets_core.logic import maintenance
+from datasets_core.store import datasets as dataset_store
 from datasets_core.store import imports as import_store
 from datasets_core.store import rows as row_store
 
-from .conftest import Client, make_key, queued_maintenance
+from .conftest import Client, make_key, run_maintenance
 from .import_support import FakeContext, drop, queued_messages, run_handler
 
 
@@ -252,8 +252,7 @@ def test_replace_swaps_the_rows_at_once_and_purges_the_old_ones(
     report = only_import(client, created["id"])
     assert report["status"] == "succeeded" and report["mode"] == "replace" and report["rows_imported"] == 5
     # And the old generation is purged by the maintenance task the swap queued
-    for task in queued_maintenance():
-        maintenance.run_task(task)
+    run_maintenance()
     assert len(stored_items(created["id"])) == 5
     from datasets_core.store import workspaces
 
@@ -439,7 +438,7 @@ def test_row_ids_are_deterministic_per_import_and_row(client: Client) -> None:
         [r["row_index"] for r in rows], [pipeline.convert.row_seed(report["id"], n) for n in (1, 2, 3)]
     )
     assert [r["id"] for r in rows] == expected
-    item = row_store.get(dataset_named(client, "ids") | {"shards": 8}, 0)
+    item = row_store.get(dataset_store.get("default", dataset["id"]), 0)
     assert item is not None and item["id"] == expected[0]
 
 

@@ -17,7 +17,7 @@ from datasets_core.store import workspaces
 
 from .conftest import Client
 from .import_support import drop, run_handler
-from .stubbing import Unprocessed, batch_call
+from .stubbing import Unprocessed, batch_call, log_call
 
 ROWS = 40  # one full batch of 25 and one of 15
 
@@ -26,8 +26,8 @@ def csv_body(count: int = ROWS) -> bytes:
     return ("n\n" + "".join(f"{i}\n" for i in range(count))).encode()
 
 
-def report_of(dataset: dict[str, Any]) -> dict[str, Any]:
-    [record] = import_store.list_for_dataset("default", dataset["id"])
+def report_of(dataset: Any) -> dict[str, Any]:
+    [record] = import_store.list_for_dataset("default", dataset.id)
     return record
 
 
@@ -36,6 +36,7 @@ def test_throttling_and_unprocessed_items_are_retried_until_every_row_is_counted
 ) -> None:
     calls = Unprocessed(stub)
     # Given DynamoDB throttles the first batch, then leaves 7 of it unprocessed, then takes the rest
+    log_call(stub)  # the change log, before the rows
     batch_call(stub, throttled=True)
     batch_call(stub, unprocessed=7)
     batch_call(stub)
@@ -49,7 +50,7 @@ def test_throttling_and_unprocessed_items_are_retried_until_every_row_is_counted
     stub.assert_no_pending_responses()
     assert calls.sizes == [25, 25, 7, 15, 3, 3]
     dataset = dataset_store.find_by_name("default", "busy")
-    assert dataset is not None and dataset["row_count"] == ROWS
+    assert dataset is not None and dataset.row_count == ROWS
     record = report_of(dataset)
     assert (record["status"], record["rows_total"], record["rows_imported"]) == ("succeeded", ROWS, ROWS)
     assert workspaces.get("default")["row_count"] == ROWS
@@ -59,6 +60,7 @@ def test_storage_that_keeps_refusing_leaves_the_import_to_a_retry_with_nothing_c
     client: Client, stub: Stubber
 ) -> None:
     calls = Unprocessed(stub)
+    log_call(stub)  # the change log, before the rows
     for _ in range(10):  # row_store's retry budget for one batch
         batch_call(stub, throttled=True)
     body = drop("stuck/data.csv", csv_body())
@@ -67,11 +69,12 @@ def test_storage_that_keeps_refusing_leaves_the_import_to_a_retry_with_nothing_c
     stub.assert_no_pending_responses()
     assert calls.sizes == [25] * 10
     dataset = dataset_store.find_by_name("default", "stuck")
-    assert dataset is not None and dataset["row_count"] == 0
+    assert dataset is not None and dataset.row_count == 0
     record = report_of(dataset)
     assert (record["status"], record["rows_imported"]) == ("running", 0)
     assert "owner" not in record  # the lease is released for the retry
     # ... and the retry, with DynamoDB back to normal, imports every row exactly once.
+    log_call(stub)  # the change log, before the rows
     batch_call(stub, unprocessed=25)  # even a batch DynamoDB ignores entirely
     batch_call(stub)
     batch_call(stub)
@@ -79,7 +82,7 @@ def test_storage_that_keeps_refusing_leaves_the_import_to_a_retry_with_nothing_c
     stub.assert_no_pending_responses()
     assert calls.sizes[10:] == [25, 25, 15]
     dataset = dataset_store.find_by_name("default", "stuck")
-    assert dataset is not None and dataset["row_count"] == ROWS
+    assert dataset is not None and dataset.row_count == ROWS
     assert report_of(dataset)["rows_imported"] == ROWS
     assert workspaces.get("default")["row_count"] == ROWS
 
@@ -88,6 +91,7 @@ def test_the_last_allowed_delivery_fails_the_import_and_gives_the_rows_back(
     client: Client, stub: Stubber
 ) -> None:
     Unprocessed(stub)
+    log_call(stub)  # the change log, before the rows
     for _ in range(10):
         batch_call(stub, throttled=True)
     # The rollback deletes the rows the import may have written (DynamoDB accepts it now).
@@ -97,7 +101,7 @@ def test_the_last_allowed_delivery_fails_the_import_and_gives_the_rows_back(
     assert run_handler(body, receive_count=pipeline.MAX_RECEIVES) == {"batchItemFailures": []}
     stub.assert_no_pending_responses()
     dataset = dataset_store.find_by_name("default", "doomed")
-    assert dataset is not None and dataset["row_count"] == 0
+    assert dataset is not None and dataset.row_count == 0
     record = report_of(dataset)
     assert record["status"] == "failed" and record["rows_imported"] == 0
     assert "storage" in record["errors"][0]["message"]

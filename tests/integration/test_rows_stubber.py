@@ -30,7 +30,7 @@ from datasets_core.store import datasets as dataset_store
 from datasets_core.store import workspaces
 
 from .conftest import Client
-from .stubbing import Unprocessed, batch_call, no_backoff
+from .stubbing import Unprocessed, batch_call, log_call, no_backoff
 
 ROWS = [{"n": i} for i in range(40)]  # one full batch of 25 and one of 15
 # ``row_store.batch_write``'s backoff ceilings (uniform(0, ceiling) is patched to the ceiling).
@@ -55,8 +55,8 @@ def _dataset(client: Client) -> str:
 
 def _counts(dataset_id: str) -> tuple[int, int]:
     """The dataset's ``row_count`` and the workspace's (the plan's usage)."""
-    dataset: dict[str, Any] = dataset_store.get("default", dataset_id)
-    return int(dataset["row_count"]), int(workspaces.get("default")["row_count"])
+    dataset = dataset_store.get("default", dataset_id)
+    return dataset.row_count, int(workspaces.get("default")["row_count"])
 
 
 def _sks(requests: list[dict[str, Any]]) -> list[int]:
@@ -82,6 +82,7 @@ def test_insert_unprocessed_items_once_then_accepted(
     client: Client, stub: Stubber, calls: Unprocessed, sleeps: list[float]
 ) -> None:
     dataset_id = _dataset(client)
+    log_call(stub)  # the change log, before the rows
     batch_call(stub, unprocessed=7)  # rows 0-24: the last 7 come back unprocessed
     batch_call(stub)  # ... and are accepted on the retry
     batch_call(stub)  # rows 25-39
@@ -107,6 +108,7 @@ def test_insert_throttled_batch_is_retried(
     client: Client, stub: Stubber, calls: Unprocessed, sleeps: list[float], error: str
 ) -> None:
     dataset_id = _dataset(client)
+    log_call(stub)  # the change log, before the rows
     batch_call(stub, throttled=True, error=error)  # rows 0-24: refused as a whole
     batch_call(stub, throttled=True, error=error)  # ... twice
     batch_call(stub)
@@ -129,6 +131,7 @@ def test_insert_throttled_and_unprocessed_mixed_are_counted_once(
     client: Client, stub: Stubber, calls: Unprocessed, sleeps: list[float]
 ) -> None:
     dataset_id = _dataset(client)
+    log_call(stub)  # the change log, before the rows
     batch_call(stub, throttled=True)
     batch_call(stub, unprocessed=7)
     batch_call(stub)
@@ -150,6 +153,7 @@ def test_insert_persistently_unprocessed_fails_with_nothing_written(
     client: Client, stub: Stubber, calls: Unprocessed, sleeps: list[float]
 ) -> None:
     dataset_id = _dataset(client)
+    log_call(stub)  # the change log, before the rows
     batch_call(stub)  # rows 0-24 land
     batch_call(stub, unprocessed=10)  # rows 25-29 land, 30-39 come back ...
     for _ in range(9):  # ... on every one of the batch's 10 attempts
@@ -172,6 +176,7 @@ def test_insert_refused_entirely_fails_with_nothing_written(
     client: Client, stub: Stubber, calls: Unprocessed, sleeps: list[float]
 ) -> None:
     dataset_id = _dataset(client)
+    log_call(stub)  # the change log, before the rows
     for _ in range(10):  # the first batch's whole retry budget
         batch_call(stub, throttled=True)
     response = client.post(f"/datasets/{dataset_id}/rows", {"rows": ROWS})
@@ -186,6 +191,7 @@ def test_insert_non_retryable_error_is_not_retried(
     client: Client, stub: Stubber, calls: Unprocessed, sleeps: list[float]
 ) -> None:
     dataset_id = _dataset(client)
+    log_call(stub)  # the change log, before the rows
     batch_call(stub)  # rows 0-24 land
     batch_call(stub, throttled=True, error="ValidationException")  # rows 25-39: refused for good
     batch_call(stub)  # the undo
@@ -201,6 +207,7 @@ def test_insert_whose_undo_is_refused_too_counts_exactly_the_rows_left(
     client: Client, stub: Stubber, calls: Unprocessed, sleeps: list[float]
 ) -> None:
     dataset_id = _dataset(client)
+    log_call(stub)  # the change log, before the rows
     batch_call(stub)  # rows 0-24 land
     for _ in range(10):
         batch_call(stub, unprocessed=15)  # rows 25-39 never do
@@ -222,6 +229,7 @@ def test_insert_whose_undo_is_refused_too_counts_exactly_the_rows_left(
 def _seed(client: Client, stub: Stubber, calls: Unprocessed, count: int) -> tuple[str, list[dict[str, Any]]]:
     """Insert ``count`` rows through the stub (all accepted); the dataset and the stored items."""
     dataset_id = _dataset(client)
+    log_call(stub)  # the change log, before the rows
     batch_call(stub)  # the rows
     batch_call(stub)  # their audit trail
     response = client.post(f"/datasets/{dataset_id}/rows", {"rows": ROWS[:count]})
@@ -258,6 +266,7 @@ def one_writer(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.usefixtures("one_writer")
 def test_bulk_delete_all_accepted(client: Client, stub: Stubber, calls: Unprocessed) -> None:
     dataset_id, items = _seed(client, stub, calls, 5)
+    log_call(stub)  # the change log, before the rows
     for item in items[:3]:
         _delete_call(stub, item)
     batch_call(stub)  # audit trail: 3 entries
@@ -275,6 +284,7 @@ def test_bulk_delete_persistently_refused_counts_exactly_the_deletes_that_landed
     client: Client, stub: Stubber, calls: Unprocessed, error: str
 ) -> None:
     dataset_id, items = _seed(client, stub, calls, 5)
+    log_call(stub)  # the change log, before the rows
     _delete_call(stub, items[0])
     _delete_call(stub, items[1], error=error)  # botocore's retries exhausted
     _delete_call(stub, items[2])
@@ -286,6 +296,6 @@ def test_bulk_delete_persistently_refused_counts_exactly_the_deletes_that_landed
     assert "3 rows were deleted" in message and "1 could not be" in message
     stub.assert_no_pending_responses()
     assert calls.sizes == [3]
-    trail = [request["PutRequest"]["Item"]["pk"] for request in calls.calls[0]]
-    assert [pk.rsplit("#", 1)[1] for pk in trail] == [items[0]["id"], items[2]["id"], items[4]["id"]]
+    trail = [request["PutRequest"]["Item"]["rid"] for request in calls.calls[0]]
+    assert trail == [items[0]["id"], items[2]["id"], items[4]["id"]]
     assert _counts(dataset_id) == (2, 2)  # 5 rows, 3 deleted

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from datasets_core import values
 from datasets_core.errors import InvalidQuery
-from datasets_core.query.ast import Filter, OrderTerm
+from datasets_core.query.ast import Filter, OrderTerm, Ref
 from datasets_core.query.evaluate import (
     compile_filters,
     distinct_values,
@@ -23,8 +23,9 @@ from datasets_core.query.evaluate import (
     sort_rows,
 )
 from datasets_core.query.grammar import parse_rows_query
+from datasets_core.records import Column
 
-COLUMNS = [
+COLUMNS: list[Any] = [
     {"name": "name", "type": "string", "attr": "c0", "indexed": False},
     {"name": "amount", "type": "number", "attr": "c1", "indexed": False},
     {"name": "active", "type": "boolean", "attr": "c2", "indexed": False},
@@ -32,7 +33,8 @@ COLUMNS = [
     {"name": "seen", "type": "datetime", "attr": "c4", "indexed": False},
     {"name": "meta", "type": "json", "attr": "c5", "indexed": False},
 ]
-TYPES: dict[str, str] = {str(column["name"]): str(column["type"]) for column in COLUMNS} | {
+COLUMNS = [Column.from_item(column) for column in COLUMNS]  # type: ignore[arg-type]
+TYPES: dict[str, str] = {column.name: str(column.type) for column in COLUMNS} | {
     "id": "string",
     "row_index": "number",
     "created_at": "datetime",
@@ -84,7 +86,7 @@ def test_metadata_filters() -> None:
 
 def test_unknown_filter_column_is_refused() -> None:
     with pytest.raises(InvalidQuery):
-        matches(row(0), (Filter("gone", "eq", 1),), COLUMNS)
+        matches(row(0), (Filter(Ref("gone"), "eq", 1),), COLUMNS)
 
 
 @pytest.mark.parametrize(
@@ -220,7 +222,7 @@ _ROW = st.fixed_dictionaries(
 )
 _TERM = st.builds(
     OrderTerm,
-    st.sampled_from([*_VALUES, "row_index", "created_at", "id"]),
+    st.sampled_from([*_VALUES, "row_index", "created_at", "id"]).map(Ref),
     st.booleans(),
     st.sampled_from([None, True, False]),
 )

@@ -16,14 +16,28 @@ import pytest
 from datasets_core import values
 from datasets_core.imports import pipeline
 from datasets_core.imports.readers import FileProblem, open_reader
+from datasets_core.records import Column, Dataset
 from datasets_core.store import rows as row_store
+
+
+def dataset_of(columns: list[dict[str, Any]]) -> Dataset:
+    return Dataset(
+        workspace="w",
+        id="ds_test",
+        name="test",
+        columns=tuple(Column.from_item(column) for column in columns),
+        next_column=len(columns),
+        shards=2,
+        created_at="2024-01-01T00:00:00.000Z",
+        updated_at="2024-01-01T00:00:00.000Z",
+    )
 
 
 def convert_file(
     path: Path, file_format: str, columns: list[dict[str, Any]] | None = None, chunk_rows: int = 1000
 ) -> tuple[dict[str, str], list[dict[str, Any]], dict[int, tuple[str | None, str]]]:
     """(column types, API rows of the good rows, problems by 1-based row) as the import sees them."""
-    dataset = {"id": "ds_test", "shards": 2, "columns": columns or [], "next_column": len(columns or [])}
+    dataset = dataset_of(columns or [])
     reader = open_reader(str(path), file_format, chunk_rows)
     targets = pipeline._targets(reader, dataset, None)
     types = {target["name"]: target["type"] for target in targets}
@@ -336,16 +350,13 @@ def test_json_lines_types_nulls_and_bad_lines(tmp_path: Path) -> None:
 def test_items_built_for_import_match_the_rows_api_layout(tmp_path: Path) -> None:
     path = tmp_path / "file.csv"
     path.write_text("name,n\nx,1\n")
-    dataset = {"id": "ds_test", "shards": 2, "columns": [], "next_column": 0}
+    dataset = dataset_of([])
     reader = open_reader(str(path), "csv")
     targets = [{**t, "attr": f"c{i}"} for i, t in enumerate(pipeline._targets(reader, dataset, None))]
     chunk = next(reader.chunks())
     converted = pipeline._convert(chunk, targets, reader.style, None)
     at = "2024-01-01T00:00:00.000Z"
-    items = pipeline.convert.build_items(
-        {**dataset, "columns": targets}, 3, targets, converted, [0], [7], ["row-id"], at
-    )
-    expected = row_store.to_item(
-        {**dataset, "columns": targets}, 7, "row-id", {"name": "x", "n": 1}, at, at, 3
-    )
+    typed = dataset_of(targets)
+    items = pipeline.convert.build_items(typed, 3, targets, converted, [0], [7], ["row-id"], at)
+    expected = row_store.to_item(typed, 7, "row-id", {"name": "x", "n": 1}, at, at, 3)
     assert items == [expected]

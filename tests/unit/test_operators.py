@@ -1,4 +1,4 @@
-"""The operator registry: value parsing, in-memory predicates and DynamoDB conditions (no AWS)."""
+"""The operator registry: value parsing, in-memory predicates, and columnar forms that agree."""
 
 from __future__ import annotations
 
@@ -9,26 +9,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from datasets_core.columns import ColumnType
 from datasets_core.errors import InvalidQuery
-from datasets_core.query.ast import Filter
-from datasets_core.query.expression import Expression, conjunction
-from datasets_core.query.operators import (
-    REGISTRY,
-    fields,
-    filter_condition,
-    format_list,
-    make_filter,
-    split_list,
-    valid_operators,
-)
+from datasets_core.query.ast import Filter, Ref
+from datasets_core.query.fields import fields
+from datasets_core.query.operators import REGISTRY, format_list, make_filter, split_list, valid_operators
+from datasets_core.records import Column
 
 COLUMNS = [
-    {"name": "name", "type": "string", "attr": "c0", "indexed": False},
-    {"name": "amount", "type": "number", "attr": "c1", "indexed": True},
-    {"name": "active", "type": "boolean", "attr": "c2", "indexed": False},
-    {"name": "born", "type": "date", "attr": "c3", "indexed": False},
-    {"name": "seen", "type": "datetime", "attr": "c4", "indexed": False},
-    {"name": "meta", "type": "json", "attr": "c5", "indexed": False},
+    Column("name", ColumnType.STRING, "c0"),
+    Column("amount", ColumnType.NUMBER, "c1", slot=1, index_status="ready"),
+    Column("active", ColumnType.BOOLEAN, "c2"),
+    Column("born", ColumnType.DATE, "c3"),
+    Column("seen", ColumnType.DATETIME, "c4"),
+    Column("meta", ColumnType.JSON, "c5"),
 ]
 KNOWN = fields(COLUMNS)
 UUID_A = "0192f0c1-0000-8000-8000-000000000001"
@@ -41,8 +35,14 @@ def parse(column: str, text: str) -> Filter:
     return make_filter(KNOWN[column], op, value, negated)
 
 
-def holds(flt: Filter, value: Any) -> bool:
-    return REGISTRY[flt.op].test(value, flt.value, KNOWN[flt.column].type, flt.negated)
+def flt(column: str, op: str, value: Any, negated: bool = False) -> Filter:
+    return Filter(Ref(column), op, value, negated)
+
+
+def holds(condition: Filter, value: Any) -> bool:
+    return REGISTRY[condition.op].test(
+        value, condition.value, KNOWN[condition.column].type, condition.negated
+    )
 
 
 # --- predicates: (column, filter, row value, matches?) --------------------------------------------
@@ -217,9 +217,9 @@ def test_operator_matches_like_sql(column: str, text: str, value: Any, expected:
 
 
 def test_aliases_become_contains_and_like_drops_edge_wildcards() -> None:
-    assert parse("name", "like.*acme*") == Filter("name", "contains", "acme")
-    assert parse("name", "ilike.acme") == Filter("name", "contains", "acme")
-    assert parse("name", "contains.*acme*") == Filter("name", "contains", "*acme*")
+    assert parse("name", "like.*acme*") == flt("name", "contains", "acme")
+    assert parse("name", "ilike.acme") == flt("name", "contains", "acme")
+    assert parse("name", "contains.*acme*") == flt("name", "contains", "*acme*")
 
 
 def test_values_are_typed_by_the_column() -> None:
@@ -228,8 +228,8 @@ def test_values_are_typed_by_the_column() -> None:
     assert parse("seen", "eq.2024-01-01T01:00:00+01:00").value == "2024-01-01T00:00:00Z"
     assert parse("meta", 'eq.{"a":[1]}').value == {"a": [1]}
     assert parse("id", f"eq.{UUID_A.upper()}").value == UUID_A
-    assert parse("amount", "in.(1,2)") == Filter("amount", "in", (1, 2))
-    assert parse("active", "not.is.false") == Filter("active", "is", False, negated=True)
+    assert parse("amount", "in.(1,2)") == flt("amount", "in", (1, 2))
+    assert parse("active", "not.is.false") == flt("active", "is", False, negated=True)
 
 
 # --- refused operands: (column, filter, words the message or details must contain) ---------------
@@ -270,6 +270,8 @@ BAD: list[tuple[str, str, str]] = [
     ("amount", "in.(1,x)", "'x' is not a number"),
     ("active", 'in.("")', "true or false"),
     ("name", "regex.a", "Unknown operator"),
+    ("name", "match.(", "regular expression"),
+    ("name", "imatch.a{2,1}", "regular expression"),
     ("name", "EQ.a", "Unknown operator"),
 ]
 
@@ -308,6 +310,8 @@ def test_unknown_operator_lists_the_valid_ones() -> None:
         "ilike",
         "in",
         "is",
+        "match",
+        "imatch",
     ):
         assert name in caught.value.message
 
@@ -396,79 +400,91 @@ def test_not_is_is_the_plain_negation(keyword: str, row_values: list[bool | None
         assert holds(negative, value) is not holds(positive, value)
 
 
-# --- DynamoDB conditions --------------------------------------------------------------------------
-CONDITIONS: list[tuple[str, str, str, dict[str, str], dict[str, Any]]] = [
-    ("name", "eq.Acme", "#n0 = :v0", {"#n0": "c0"}, {":v0": "Acme"}),
-    ("amount", "gt.5", "#n0 > :v0", {"#n0": "c1"}, {":v0": Decimal("5")}),
-    ("amount", "lte.1.5", "#n0 <= :v0", {"#n0": "c1"}, {":v0": Decimal("1.5")}),
-    ("amount", "neq.5", "attribute_exists(#n0) AND #n0 <> :v0", {"#n0": "c1"}, {":v0": Decimal("5")}),
-    ("amount", "not.eq.5", "attribute_exists(#n0) AND NOT (#n0 = :v0)", {"#n0": "c1"}, {":v0": Decimal("5")}),
-    ("amount", "in.(1,2)", "#n0 IN (:v0, :v1)", {"#n0": "c1"}, {":v0": Decimal("1"), ":v1": Decimal("2")}),
-    ("active", "eq.true", "#n0 = :v0", {"#n0": "c2"}, {":v0": True}),
-    ("active", "not.is.true", "NOT (#n0 = :v0)", {"#n0": "c2"}, {":v0": True}),
-    ("name", "is.null", "attribute_not_exists(#n0)", {"#n0": "c0"}, {}),
-    ("name", "not.is.null", "NOT (attribute_not_exists(#n0))", {"#n0": "c0"}, {}),
-    ("born", "gte.2024-01-01", "#n0 >= :v0", {"#n0": "c3"}, {":v0": "2024-01-01"}),
-    (
-        "seen",
-        "eq.2024-01-01T01:00:00.50+01:00",
-        "#n0 = :v0",
-        {"#n0": "c4"},
-        {":v0": "2024-01-01T00:00:00.5Z"},
-    ),
-    ("id", f"eq.{UUID_A}", "#n0 = :v0", {"#n0": "id"}, {":v0": UUID_A}),
-    ("row_index", "lt.10", "#n0 < :v0", {"#n0": "sk"}, {":v0": Decimal("10")}),
-]
+# --- columnar forms agree with the predicates --------------------------------------------------------
+def _columnar_truth(condition: Filter, cells: list[Any]) -> list[bool | None]:
+    """The replica's answer for ``condition`` over a column holding ``cells`` (in API form)."""
+    from datasets_core.query.columnar import ColumnData, condition_mask
+    from datasets_core.replica.arrow import column_array
+
+    field = KNOWN[condition.column]
+    column = field.column
+    if column is None:  # metadata: a plain array of its API values
+        import pyarrow as pa
+
+        array = pa.array(cells, pa.int64() if condition.column == "row_index" else pa.string())
+    else:
+        array = column_array(column, cells)
+    data = ColumnData(field, array, lambda: list(cells))
+    return condition_mask(condition, lambda ref: data, len(cells)).to_pylist()
 
 
-@pytest.mark.parametrize(("column", "text", "fragment", "names", "stored"), CONDITIONS)
-def test_condition_uses_only_placeholders(
-    column: str, text: str, fragment: str, names: dict[str, str], stored: dict[str, Any]
+@pytest.mark.parametrize(("column", "text", "value", "expected"), CASES)
+def test_the_columnar_form_agrees_with_the_predicate(
+    column: str, text: str, value: Any, expected: bool
 ) -> None:
-    expr = Expression()
-    assert filter_condition(expr, parse(column, text), KNOWN[column]) == fragment
-    assert expr.names == names and expr.values == stored
+    from datasets_core import values
+
+    condition = parse(column, text)
+    other = {
+        "name": "zz",
+        "amount": 99,
+        "active": False,
+        "born": "2000-01-01",
+        "seen": "2001-01-01T00:00:00Z",
+        "meta": {"z": 0},
+        "id": UUID_B,
+        "row_index": 7,
+        "created_at": "2000-01-01T00:00:00.000Z",
+        "updated_at": "2000-01-01T00:00:00.000Z",
+    }[column]
+    kind = KNOWN[column].column
+    cells = [value, None, other]
+    if kind is not None:
+        cells = [None if cell is None else values.normalize(cell, kind.type) for cell in cells]
+    truth = _columnar_truth(condition, cells)
+    assert [result is True for result in truth] == [holds(condition, cell) for cell in cells]
 
 
-@pytest.mark.parametrize(
-    ("column", "text"),
-    [
-        ("name", "gt.b"),  # text order is casefolded
-        ("name", "contains.x"),
-        ("name", "starts_with.x"),
-        ("name", "like.x"),
-        ("amount", "contains.1"),
-        ("seen", "gt.2024-01-01T00:00:00Z"),  # fraction lengths vary: text order is not time order
-        ("meta", "eq.[1]"),  # object key order is stored as written
-        ("meta", "in.([1])"),
-        ("active", "gt.false"),
-        ("created_at", "eq.2024-01-01T00:00:00Z"),  # stored at millisecond precision
-        ("name", "in." + format_list(str(i) for i in range(101))),  # over DynamoDB's IN limit
-    ],
+_MIXED_NUMBERS = st.lists(
+    st.one_of(
+        st.none(),
+        st.integers(-(10**20), 10**20),
+        st.decimals(min_value=-(10**9), max_value=10**9, places=4, allow_nan=False, allow_infinity=False),
+    ),
+    min_size=1,
+    max_size=8,
 )
-def test_condition_is_none_when_dynamodb_cannot_say_it_exactly(column: str, text: str) -> None:
-    expr = Expression()
-    assert filter_condition(expr, parse(column, text), KNOWN[column]) is None
-    assert expr.attributes() == {}
 
 
-def test_condition_attribute_override_and_shared_placeholders() -> None:
-    expr = Expression()
-    first = filter_condition(expr, parse("amount", "gt.1"), KNOWN["amount"], attr="x0s")
-    second = filter_condition(expr, parse("amount", "lt.9"), KNOWN["amount"], attr="x0s")
-    assert conjunction([first, None, second]) == "(#n0 > :v0) AND (#n0 < :v1)"
-    assert expr.attributes() == {
-        "ExpressionAttributeNames": {"#n0": "x0s"},
-        "ExpressionAttributeValues": {":v0": Decimal("1"), ":v1": Decimal("9")},
-    }
-    assert conjunction([None]) is None and conjunction(["a"]) == "a"
+@given(
+    _MIXED_NUMBERS,
+    st.sampled_from(["eq", "neq", "gt", "gte", "lt", "lte", "not.gt", "not.eq"]),
+    st.one_of(st.integers(-5, 5), st.decimals(min_value=-5, max_value=5, places=6, allow_nan=False)),
+)
+def test_number_comparisons_are_exact_on_the_replica(cells: list[Any], op: str, operand: Any) -> None:
+    from datasets_core import values
+
+    normalized = [None if cell is None else values.normalize(cell, ColumnType.NUMBER) for cell in cells]
+    condition = parse("amount", f"{op}.{operand}")
+    truth = _columnar_truth(condition, normalized)
+    assert [result is True for result in truth] == [holds(condition, cell) for cell in normalized]
 
 
-def test_column_names_never_reach_the_expression() -> None:
-    columns = [{"name": "we#ird :col) OR 1=1", "type": "string", "attr": "c9"}]
-    known = fields(columns)
-    expr = Expression()
-    fragment = filter_condition(
-        expr, make_filter(known["we#ird :col) OR 1=1"], "eq", "x"), known["we#ird :col) OR 1=1"]
-    )
-    assert fragment == "#n0 = :v0" and expr.names == {"#n0": "c9"}
+@given(
+    st.lists(st.one_of(st.none(), st.text(alphabet="aAßSsİi é-.", max_size=4)), min_size=1, max_size=8),
+    st.sampled_from(["eq", "gt", "lte", "contains", "starts_with", "match", "imatch", "neq"]),
+    st.text(alphabet="aAßSsi é", min_size=1, max_size=3),
+)
+def test_text_operators_agree_on_the_replica(cells: list[Any], op: str, operand: str) -> None:
+    condition = parse("name", f"{op}.{operand}")
+    truth = _columnar_truth(condition, cells)
+    assert [result is True for result in truth] == [holds(condition, cell) for cell in cells]
+
+
+def test_a_pathological_pattern_is_answered_by_a_linear_engine() -> None:
+    # A backtracking engine takes exponential time on these (2**10000 ways to split the a's).
+    text = "a" * 10_000 + "b"
+    assert not holds(parse("name", "match.(a+)+$"), text)
+    assert not holds(parse("name", "match.^(a|aa)+$"), text)
+    assert holds(parse("name", "match.(a+)+b"), text)
+    assert _columnar_truth(parse("name", "imatch.(A+)+$"), [text, "aaa"]) == [False, True]

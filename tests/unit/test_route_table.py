@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 
 from datasets_core.http import Api, powertools_path
-from routes import ROUTES
+from routes import BACKGROUND_FUNCTIONS, ROUTES
 
 FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
-# Functions fed by queues, not by API Gateway.
-QUEUE_FUNCTIONS = {"import_file", "maintenance"}
 
 
 def handler_folders() -> set[str]:
@@ -25,7 +23,7 @@ def test_every_route_has_a_handler_module() -> None:
 
 
 def test_every_http_handler_has_a_route() -> None:
-    orphans = handler_folders() - set(ROUTES) - QUEUE_FUNCTIONS
+    orphans = handler_folders() - set(ROUTES) - set(BACKGROUND_FUNCTIONS)
     assert not orphans, f"handlers missing from routes.py: {sorted(orphans)}"
 
 

@@ -22,6 +22,11 @@ class Settings:
     drop_bucket: str = "datasets-drop-local"
     drop_prefix: str = "drop/"
     export_prefix: str = "exports/"
+    # The columnar replica (SPEC §6b): Parquet snapshots under this bucket and prefix.
+    replica_bucket: str = "datasets-replica-local"
+    replica_prefix: str = "replica/"
+    # The function answering replica queries (invoked by the API functions that need it).
+    analytics_function_name: str = "analytics"
     import_queue_url: str = ""
     maintenance_queue_url: str = ""
 
@@ -29,8 +34,8 @@ class Settings:
     default_max_rows: int = 1_000_000
     default_max_datasets: int = 100
 
-    # Rows of one dataset spread over this many partition keys (fixed per dataset at creation).
-    row_shards: int = 8
+    # A generation's rows spread over at most this many partition keys (README "Sharding").
+    max_shards: int = 32
     # Keys are re-read at most this often, so a revocation is effective within the minute.
     key_cache_seconds: int = 30
     max_body_bytes: int = 6 * 1024 * 1024
@@ -38,6 +43,15 @@ class Settings:
     max_columns: int = 500
     max_indexes: int = 5
     changes_retention_days: int = 90
+    # A snapshot cuts the change log this long before the clock (longer than any one write).
+    cut_margin_seconds: int = 60
+    # Compaction folds the change log into a new snapshot once this many rows changed.
+    compact_after_rows: int = 10_000
+    # Snapshot versions are kept this long (the current one always).
+    version_retention_days: int = 7
+    # A dataset's rows are purged this long after its deletion, so no write still in flight
+    # (an API function runs at most 29 s) can land after the purge.
+    purge_delay_seconds: int = 120
     # Signs pagination cursors; the same value must reach every function of a deployment.
     cursor_secret: str = ""
 

@@ -50,6 +50,8 @@ class CreateDataset(Strict):
     name: DatasetName
     description: Description | None = None
     columns: list[ColumnDeclaration] = Field(default_factory=list, max_length=500)
+    # How many rows the dataset is expected to hold: sizes its partitions (README "Sharding").
+    expected_rows: Annotated[int, Field(ge=0, le=10_000_000_000)] | None = None
 
 
 class IndexChanges(Strict):

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from .. import jsonutil, values
 from ..models import ColumnType
+from ..records import Dataset
 from ..store import rows as row_store
 from .mapping import Kind, kind_of, natural_type
 
@@ -313,7 +314,7 @@ def row_seed(import_id: str, row_number: int) -> bytes:
 
 
 def build_items(
-    dataset: dict[str, Any],
+    dataset: Dataset,
     gen: int,
     targets: Sequence[dict[str, Any]],
     converted: Converted,
@@ -360,19 +361,18 @@ def build_items(
     return items
 
 
-def bench_conversion(table: pa.Table, dataset: dict[str, Any]) -> list[dict[str, Any]]:
+def bench_conversion(table: pa.Table, dataset: Dataset) -> list[dict[str, Any]]:
     """Parquet → DynamoDB items with no I/O, as the import does it (for ``make bench``, SPEC §10).
 
     ``table`` columns are matched to ``dataset`` columns by name (unknown ones take their
     natural type, with attributes after the dataset's); bad rows are skipped.
     """
-    dataset = {"shards": 8, "id": "ds_bench", **dataset}
-    known = {column["name"]: column for column in dataset.get("columns", [])}
-    next_column = int(dataset.get("next_column", len(known)))
+    next_column = dataset.next_column
     targets = []
     for name in table.column_names:
-        if name in known:
-            targets.append(known[name])
+        known = dataset.column(name)
+        if known is not None:
+            targets.append({"name": name, "type": str(known.type), "attr": known.attr})
         else:
             column_type = natural_type(kind_of(table.schema.field(name).type)) or ColumnType.STRING
             targets.append({"name": name, "type": str(column_type), "attr": f"c{next_column}"})

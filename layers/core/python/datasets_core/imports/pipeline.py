@@ -36,15 +36,16 @@ from botocore.exceptions import ClientError
 
 from .. import auth, aws, values
 from ..config import settings
-from ..errors import ApiError, DatasetNameTaken, PlanLimitExceeded
+from ..errors import ApiError, DatasetNameTaken, DatasetNotFound, PlanLimitExceeded
+from ..jobs import purge
 from ..logic import datasets as dataset_logic
-from ..logic import maintenance
 from ..models import ColumnType, CreateDataset, column_name_problem
 from ..observability import logger
+from ..records import Column, Dataset
+from ..store import changelog, workspaces
 from ..store import datasets as dataset_store
 from ..store import imports as import_store
 from ..store import rows as row_store
-from ..store import workspaces
 from ..timeutil import now_iso
 from . import convert
 from .mapping import JsonTypes, Kind, TextTypes, fits, natural_type
@@ -213,7 +214,7 @@ def import_object(source: Source, deadline: Deadline, receive_count: int = 1) ->
         problem = options if isinstance(options, str) else None
         try:
             dataset = _dataset_for(drop.workspace, drop.dataset_name, import_id)
-            record["dataset_id"] = dataset["id"]
+            record["dataset_id"] = dataset.id
         except ApiError as exc:
             record["dataset_id"] = None
             problem = f"the dataset '{drop.dataset_name}' cannot be created: {exc.message}"
@@ -228,14 +229,13 @@ def import_object(source: Source, deadline: Deadline, receive_count: int = 1) ->
         return run(drop.workspace, import_id, deadline, receive_count, path=path)
 
 
-def _dataset_for(workspace: str, name: str, import_id: str) -> dict[str, Any]:
+def _dataset_for(workspace: str, name: str, import_id: str) -> Dataset:
     """The workspace's dataset of that name, created (with no columns) when there is none."""
     found = dataset_store.find_by_name(workspace, name)
     if found is not None:
         return found
-    principal = auth.Principal(workspace, f"import:{import_id}", frozenset())
     with suppress(DatasetNameTaken):  # another file for the same new dataset won the race
-        dataset_logic.create(principal, CreateDataset(name=name))
+        dataset_logic.create_dataset(workspace, CreateDataset(name=name))
     found = dataset_store.find_by_name(workspace, name)
     if found is None:  # pragma: no cover - created and deleted within this instant
         raise DatasetNameTaken(name)
@@ -343,9 +343,9 @@ def _work(workspace: str, record: dict[str, Any], owner: str, path: str, deadlin
 
 
 # --- validation -------------------------------------------------------------------------------
-def _targets(reader: Reader, dataset: dict[str, Any], upsert_on: str | None) -> list[dict[str, Any]]:
+def _targets(reader: Reader, dataset: Dataset, upsert_on: str | None) -> list[dict[str, Any]]:
     """Each file column's dataset column: ``{source, name, type, attr (None: new), kind}``."""
-    known = {column["name"]: column for column in dataset.get("columns", [])}
+    known = {column.name: column for column in dataset.columns}
     detected: dict[str, ColumnType | None] = {}
     kinds: dict[str, Kind] = {}
     if reader.style == "arrow":
@@ -378,22 +378,20 @@ def _targets(reader: Reader, dataset: dict[str, Any], upsert_on: str | None) -> 
             raise FileProblem(f"column '{name}' cannot be imported: {problem}", column=name)
         if name in known:
             column = known[name]
-            column_type = ColumnType(column["type"])
+            column_type = column.type
             if name in kinds and not fits(kinds[name], column_type):
                 raise FileProblem(
                     f"column '{name}' holds {kinds[name].value} values, but the dataset's "
                     f"'{name}' column is {column_type.value}",
                     column=name,
                 )
-            targets.append({"source": name, "name": name, "type": column_type.value, "attr": column["attr"]})
+            targets.append({"source": name, "name": name, "type": column_type.value, "attr": column.attr})
         else:
             new_type = detected.get(name)
             if new_type is not None:  # no value anywhere in the file: no column yet
                 targets.append({"source": name, "name": name, "type": new_type.value, "attr": None})
     if upsert_on is not None:
-        from ..query import index_plan  # the index engine's view of ready indexes
-
-        if upsert_on not in index_plan.ready_columns(dataset):
+        if upsert_on not in dataset.ready_indexes:
             raise FileProblem(
                 f"upsert-on must name a dataset column with a ready index; '{upsert_on}' is not one",
                 column=upsert_on,
@@ -450,7 +448,7 @@ def _validate(workspace: str, record: dict[str, Any], owner: str, reader: Reader
     if bad > allowed:
         raise ImportFailed(errors, rejected=bad, rows_total=rows_total)
     good = rows_total - bad
-    dataset, targets = _grow(workspace, dataset, targets)
+    dataset, targets = _grow(dataset, targets)
     mode = record.get("mode") or "append"
     if upsert_on is None and good:
         try:
@@ -459,12 +457,12 @@ def _validate(workspace: str, record: dict[str, Any], owner: str, reader: Reader
             raise ImportFailed([_error(exc.message)], rejected=bad, rows_total=rows_total) from exc
     try:
         if mode == "replace":
-            generation = dataset_store.allocate_generation(workspace, dataset["id"])
+            generation = dataset_store.allocate_generation(workspace, dataset.id)
             row_start = 0
         else:
-            generation = row_store.generation(dataset)
+            generation = dataset.generation
             row_start = (
-                dataset_store.allocate_row_indexes(workspace, dataset["id"], rows_total) if rows_total else 0
+                dataset_store.allocate_row_indexes(workspace, dataset.id, rows_total) if rows_total else 0
             )
         plan = {
             "targets": targets,
@@ -472,6 +470,7 @@ def _validate(workspace: str, record: dict[str, Any], owner: str, reader: Reader
             "row_start": row_start,
             "good": good,
             "reserved": good if upsert_on is None else 0,
+            "shards": dataset.shards,
         }
         changes = {
             "plan": plan,
@@ -488,22 +487,15 @@ def _validate(workspace: str, record: dict[str, Any], owner: str, reader: Reader
     return {**record, **changes}
 
 
-def _grow(
-    workspace: str, dataset: dict[str, Any], targets: list[dict[str, Any]]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _grow(dataset: Dataset, targets: list[dict[str, Any]]) -> tuple[Dataset, list[dict[str, Any]]]:
     """Add the file's new columns to the dataset; targets with every ``attr`` assigned."""
     new = [target for target in targets if target["attr"] is None]
     if not new:
         return dataset, targets
-    next_column = int(dataset.get("next_column", len(dataset.get("columns", []))))
-    attrs = {target["name"]: f"c{next_column + offset}" for offset, target in enumerate(new)}
-    columns = [
-        *dataset.get("columns", []),
-        *({"name": t["name"], "type": t["type"], "attr": attrs[t["name"]], "indexed": False} for t in new),
-    ]
+    attrs = {target["name"]: f"c{dataset.next_column + offset}" for offset, target in enumerate(new)}
+    columns = [*dataset.columns, *(Column(t["name"], ColumnType(t["type"]), attrs[t["name"]]) for t in new)]
     # A concurrent schema change raises Conflict: the message is retried and re-validated.
-    dataset_store.save_columns(workspace, dataset["id"], columns, next_column + len(new), next_column)
-    dataset = {**dataset, "columns": columns, "next_column": next_column + len(new)}
+    dataset = dataset_store.save_columns(dataset, columns, dataset.next_column + len(new))
     return dataset, [{**t, "attr": t["attr"] or attrs[t["name"]]} for t in targets]
 
 
@@ -521,6 +513,9 @@ def _write(
     # Rows written twice (a replayed chunk) must be identical: their timestamps too.
     at = record.get("started_at") or now_iso()
     checkpoint = record.get("checkpoint") or {"row": 0}
+    if mode == "replace":
+        # From here until the swap, row writes to the dataset are refused (README "Concurrency").
+        import_store.set_replacing(workspace, dataset.id, import_id)
     # Every run writes at least one chunk before it may hand over, so an import always advances.
     wrote = may_stop
     for chunk in reader.chunks(checkpoint if len(checkpoint) > 1 else None):
@@ -540,6 +535,8 @@ def _write(
             seeds = [convert.row_seed(import_id, chunk.first_row + position) for position in positions]
             ids = convert.row_ids(indexes, seeds)
             items = convert.build_items(dataset, generation, targets, converted, positions, indexes, ids, at)
+            # Logged before written, like every write: the replica's readers fetch these rows.
+            changelog.record(dataset, changelog.spans_of(indexes), f"import:{import_id}", generation)
             row_store.batch_write(row_store.put_requests(items))
         import_store.commit_chunk(
             workspace,
@@ -549,7 +546,7 @@ def _write(
             checkpoint=chunk.end,
             written=len(positions),
             lease_until=deadline.lease_until(),
-            dataset_id=dataset["id"] if mode == "append" and upsert_on is None else None,
+            dataset_id=dataset.id if mode == "append" and upsert_on is None else None,
         )
         checkpoint = chunk.end
         wrote = True
@@ -559,7 +556,7 @@ def _write(
 
 def _upsert(
     workspace: str,
-    dataset: dict[str, Any],
+    dataset: Dataset,
     targets: list[dict[str, Any]],
     converted: convert.Converted,
     positions: list[int],
@@ -577,23 +574,21 @@ def _upsert(
                 row[target["name"]] = values.from_store(value, target["type"])
         rows.append(row)
     for start in range(0, len(rows), _UPSERT_SLICE):
-        upsert.upsert(principal, dataset["id"], rows[start : start + _UPSERT_SLICE], column)
+        upsert.upsert(principal, dataset.id, rows[start : start + _UPSERT_SLICE], column)
 
 
 def _enqueue(body: str) -> None:
     aws.client("sqs").send_message(QueueUrl=settings().import_queue_url, MessageBody=body)
 
 
-def _finish(
-    workspace: str, record: dict[str, Any], owner: str, dataset: dict[str, Any], generation: int
-) -> None:
+def _finish(workspace: str, record: dict[str, Any], owner: str, dataset: Dataset, generation: int) -> None:
     outcome = {"status": "succeeded", "finished_at": now_iso()}
     if (record.get("mode") or "append") != "replace":
         import_store.finish(workspace, record["id"], owner, outcome)
         return
     good = int(record["plan"]["good"])
     for _ in range(_SWAP_RETRIES):
-        old_generation = row_store.generation(dataset)
+        old_generation = dataset.generation
         try:
             import_store.swap_generation(
                 workspace,
@@ -606,10 +601,10 @@ def _finish(
                 outcome=outcome,
             )
         except import_store.DatasetMoved:
-            # Rows were written to the old generation meanwhile (they are being replaced too).
-            dataset = dataset_store.get(workspace, dataset["id"])
+            # An old row was deleted meanwhile (its count moved): read the counts again.
+            dataset = dataset_store.get(workspace, dataset.id)
             continue
-        maintenance.request_generation_purge(workspace, dataset["id"], old_generation)
+        purge.request_generation(workspace, dataset.id, dataset.shards, old_generation)
         return
     raise import_store.DatasetMoved
 
@@ -637,24 +632,30 @@ def _fail(workspace: str, record: dict[str, Any], owner: str, failure: ImportFai
 
 
 def _undo(workspace: str, record: dict[str, Any], plan: dict[str, Any]) -> None:
-    """Remove the rows of a failed import (their keys are known) and give back what it counted."""
+    """Remove the rows of a failed import (their keys are known) and give back what it counted.
+
+    When the dataset was deleted meanwhile, its delete already gave back the rows the import
+    had counted; only the rest of the reservation goes back, and the rows are removed anyway.
+    """
     if record.get("upsert_on") is not None:
         return  # merged rows are regular writes of the rows API; they stay
     dataset_id = record["dataset_id"]
     reserved = int(plan.get("reserved", 0))
+    imported = int(record.get("rows_imported") or 0)
+    shards = int(plan.get("shards") or 1)
     if record.get("mode") == "replace":
-        maintenance.request_generation_purge(workspace, dataset_id, int(plan["generation"]))
-    else:
-        try:
-            dataset = dataset_store.get(workspace, dataset_id)
-        except ApiError:
-            dataset = None
-        if dataset is not None:
-            start = int(plan["row_start"])
-            keys = [
-                {"pk": row_store.partition(dataset, index, int(plan["generation"])), "sk": index}
-                for index in range(start, start + int(record.get("rows_total") or 0))
-            ]
-            row_store.batch_write(row_store.delete_requests(keys))
-            dataset_store.add_row_count(workspace, dataset_id, -int(record.get("rows_imported") or 0))
+        dataset_store.clear_replacing(workspace, dataset_id, record["id"])
+        purge.request_generation(workspace, dataset_id, shards, int(plan["generation"]))
+        workspaces.release_rows(workspace, reserved)
+        return
+    start, generation = int(plan["row_start"]), int(plan["generation"])
+    keys = [
+        {"pk": f"{dataset_id}#{generation}.{index % shards}", "sk": index}
+        for index in range(start, start + int(record.get("rows_total") or 0))
+    ]
+    row_store.batch_write(row_store.delete_requests(keys))
+    try:
+        dataset_store.add_row_count(workspace, dataset_id, -imported)
+    except DatasetNotFound:
+        reserved -= imported
     workspaces.release_rows(workspace, reserved)

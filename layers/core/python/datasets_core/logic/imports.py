@@ -28,15 +28,12 @@ UPLOAD_URL_SECONDS = 3600
 
 def create_upload(principal: auth.Principal, dataset_id: str, request: CreateUpload) -> dict[str, Any]:
     dataset = dataset_store.get(principal.workspace, dataset_id)
-    if request.upsert_on is not None:
-        from ..query import index_plan  # the index engine's view of ready indexes
-
-        if request.upsert_on not in index_plan.ready_columns(dataset):
-            raise InvalidBody(
-                f"upsert_on must name a column with a ready index; '{request.upsert_on}' is not one.",
-                {"field": "upsert_on", "column": request.upsert_on},
-            )
-    drop = DropKey(principal.workspace, dataset["name"], request.filename, format_of(request.filename) or "")
+    if request.upsert_on is not None and request.upsert_on not in dataset.ready_indexes:
+        raise InvalidBody(
+            f"upsert_on must name a column with a ready index; '{request.upsert_on}' is not one.",
+            {"field": "upsert_on", "column": request.upsert_on},
+        )
+    drop = DropKey(principal.workspace, dataset.name, request.filename, format_of(request.filename) or "")
     key = drop.key(settings().drop_prefix)
     metadata = request.options().metadata()
     url = _presigner().generate_presigned_url(

@@ -9,34 +9,28 @@ removed the old entries, so a later index never inherits stale keys.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 
 from ..config import settings
 from ..errors import InvalidBody
+from ..records import Column
 from ..store.encoding import INDEXABLE
 
 
-def describe(column: dict[str, Any]) -> dict[str, Any]:
-    shown = {"name": column["name"], "type": column["type"], "indexed": bool(column.get("slot"))}
-    if column.get("slot"):
-        shown["index_status"] = column.get("index_status", "ready")
-    return shown
-
-
-def with_indexes(columns: list[dict[str, Any]], names: list[str], *, status: str) -> list[dict[str, Any]]:
+def with_indexes(
+    columns: tuple[Column, ...] | list[Column], names: list[str], *, status: str
+) -> list[Column]:
     """``columns`` with an index on each of ``names`` (existing indexes are kept as they are)."""
-    by_name = {column["name"]: column for column in columns}
-    taken = {int(c["slot"]) for c in columns if c.get("slot")} | {
-        int(c["retired_slot"]) for c in columns if c.get("retired_slot")
-    }
-    updated = {column["name"]: dict(column) for column in columns}
+    by_name = {column.name: column for column in columns}
+    taken = {c.slot for c in columns if c.slot} | {c.retired_slot for c in columns if c.retired_slot}
+    updated = dict(by_name)
     for name in dict.fromkeys(names):
         column = by_name.get(name)
         if column is None:
             raise InvalidBody(f"Cannot index unknown column '{name}'.", {"column": name})
-        if column["type"] not in INDEXABLE:
-            raise InvalidBody(f"Column '{name}' holds {column['type']} values, which cannot be indexed.")
-        if column.get("slot"):
+        if column.type not in INDEXABLE:
+            raise InvalidBody(f"Column '{name}' holds {column.type} values, which cannot be indexed.")
+        if column.slot is not None:
             continue
         free = [slot for slot in range(1, settings().max_indexes + 1) if slot not in taken]
         if not free:
@@ -46,19 +40,16 @@ def with_indexes(columns: list[dict[str, Any]], names: list[str], *, status: str
                 {"column": name, "max_indexes": settings().max_indexes},
             )
         taken.add(free[0])
-        updated[name].update(slot=free[0], index_status=status, indexed=True)
-    return [updated[column["name"]] for column in columns]
+        updated[name] = replace(column, slot=free[0], index_status=status)
+    return [updated[column.name] for column in columns]
 
 
-def without_indexes(columns: list[dict[str, Any]], names: list[str]) -> list[dict[str, Any]]:
-    by_name = {column["name"]: column for column in columns}
-    updated = {column["name"]: dict(column) for column in columns}
+def without_indexes(columns: tuple[Column, ...] | list[Column], names: list[str]) -> list[Column]:
+    by_name = {column.name: column for column in columns}
+    updated = dict(by_name)
     for name in dict.fromkeys(names):
         column = by_name.get(name)
-        if column is None or not column.get("slot"):
+        if column is None or column.slot is None:
             raise InvalidBody(f"Column '{name}' is not indexed.", {"column": name})
-        entry = updated[name]
-        entry["retired_slot"] = entry.pop("slot")
-        entry.pop("index_status", None)
-        entry["indexed"] = False
-    return [updated[column["name"]] for column in columns]
+        updated[name] = replace(column, slot=None, index_status=None, retired_slot=column.slot)
+    return [updated[column.name] for column in columns]

@@ -1,9 +1,14 @@
-"""Reading rows: ``GET .../rows`` (filters, search, order, paging, distinct) and bulk ``where`` writes.
+"""Reading rows: ``GET .../rows`` (SPEC §5, §5b) and bulk ``where`` writes.
 
-The query string becomes a ``RowsQuery`` once (``query.grammar``); the planner picks an
-access path (``query.planner``); the rows it yields are filtered, ordered and paged here
-with the same in-memory semantics (``query.evaluate``) whatever the path, so every plan
-returns exactly the same answer.
+The query string becomes a ``RowsQuery`` once (``query.grammar``); the planner picks an access
+path (``query.planner``). An index range or the row-order merge is read here; everything else
+is answered from the columnar replica by the analytics function (``replica.remote``), which
+runs the same grammar and semantics, so every plan returns exactly the same answer.
+
+Bulk writes find their rows the same way (index within the read budget, else the replica),
+then change each row with a conditional write that also requires the columns ``where`` reads
+to be as they were read: a row changed meanwhile is read again and re-checked, so a row that
+still matches is never skipped and one that no longer matches is never changed.
 """
 
 from __future__ import annotations
@@ -14,29 +19,35 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .. import auth
-from ..errors import InvalidBody, PayloadTooLarge
-from ..query import grammar, planner, where
-from ..query.ast import METADATA_FIELDS, RowsQuery
+from ..errors import Conflict, InvalidBody, PayloadTooLarge
+from ..query import answer, evaluate, grammar, planner, where
+from ..query.ast import METADATA_FIELDS, Condition, walk
+from ..records import Dataset
+from ..replica import remote
 from ..rowids import parse_row_id, row_index_of
+from ..store import changelog
 from ..store import changes as change_store
 from ..store import datasets as dataset_store
 from ..store import rows as row_store
 from ..timeutil import now_iso
 from . import schema
-from .rows import diff, user_fields
+from .rows import confirm_written, diff, refuse_while_replacing, user_fields
 
 # A bulk write by condition runs inside one API call (29 s behind API Gateway); beyond this
 # many matching rows the caller is asked to narrow the condition (or use a replace import).
 MAX_BULK_MATCHES = 10_000
 _WRITERS = 8
+_RECHECKS = 5
 
 
 def query(
     principal: auth.Principal, dataset_id: str, params: dict[str, list[str]]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     dataset = dataset_store.get(principal.workspace, dataset_id)
-    parsed = grammar.parse_rows_query(params, dataset.get("columns", []))
+    parsed = grammar.parse_rows_query(params, dataset.columns)
     result = planner.run(dataset, parsed)
+    if result is None:
+        return remote.query(dataset, params)
     meta: dict[str, Any] = {
         "plan": result.plan,
         "items_read": result.items_read,
@@ -44,29 +55,17 @@ def query(
         "offset": parsed.page.offset,
         "next_cursor": result.next_cursor,
     }
-    if parsed.distinct is not None:
-        values = result.distinct or []
-        window = values[parsed.page.offset : parsed.page.offset + parsed.page.limit]
-        return {"column": parsed.distinct, "values": window, "total_unique": len(values)}, meta
-    shown = returned_columns(dataset, parsed)
-    rows = [project(row, parsed, shown) for row in result.rows]
-    return {"rows": rows, "total": result.total, "columns": shown}, meta
-
-
-def returned_columns(dataset: dict[str, Any], parsed: RowsQuery) -> list[str]:
-    """The user columns a response carries: the selected ones, or all in schema order."""
-    if parsed.select is None:
-        return [column["name"] for column in dataset.get("columns", [])]
-    return [name for name in parsed.select if name not in METADATA_FIELDS]
-
-
-def project(row: dict[str, Any], parsed: RowsQuery, shown: list[str]) -> dict[str, Any]:
-    if parsed.select is None:
-        return row
-    picked = {"id": row["id"]}
-    for name in parsed.select:
-        picked[name] = row.get(name)
-    return picked
+    total = result.total
+    if result.total_pending:
+        # Counting on the index would read more than a page may: the replica counts it.
+        total = remote.count(dataset, params)
+        meta["plan"] = f"replica+{result.plan}"
+        meta["total_from"] = "replica"
+    elif parsed.count and result.total_source:
+        meta["total_from"] = result.total_source
+    project = answer.projector(dataset, parsed)
+    rows = [project(row) for row in result.rows]
+    return {"rows": rows, "total": total, "columns": answer.returned_columns(dataset, parsed)}, meta
 
 
 # --- bulk writes by condition ----------------------------------------------------------------
@@ -79,35 +78,61 @@ def update_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
         schema.split_metadata(body["set"], None) if body["set"].keys() & set(METADATA_FIELDS) else body["set"]
     )
 
-    def attempt(dataset: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], list[dict[str, Any]]]:
-        filters = where.parse_where(body.get("where"), dataset.get("columns", []), required=False)
+    def attempt(
+        dataset: Dataset,
+    ) -> tuple[Dataset, dict[str, Any], tuple[Condition, ...], list[dict[str, Any]]]:
+        refuse_while_replacing(dataset)
+        conditions = where.parse_where(body.get("where"), dataset.columns, required=False)
         checked = schema.check_rows(dataset, [raw_set], label="set")
-        matches = _matching_items(dataset, filters)
+        matches = _matching_items(dataset, conditions, body.get("where"))
         _refuse_oversize(dataset, matches, checked.rows[0])  # before the schema grows or any row changes
-        return schema.grow(principal.workspace, dataset, checked), checked.rows[0], matches
+        return schema.grow(dataset, checked), checked.rows[0], conditions, matches
 
-    dataset, new_fields, matches = schema.with_schema(principal.workspace, dataset_id, attempt)
+    dataset, new_fields, conditions, matches = schema.with_schema(principal.workspace, dataset_id, attempt)
     at = now_iso()
+    changelog.record(dataset, changelog.spans_of(int(item["sk"]) for item in matches))
+    keep = evaluate.compile_conditions(conditions, dataset.columns)
+    watched = _watched_attributes(dataset, conditions)
 
-    def write(item: dict[str, Any]) -> dict[str, Any] | None:
-        before = row_store.from_item(dataset, item)
-        merged = {**user_fields(before), **new_fields}
-        stored = row_store.to_item(
-            dataset, before["row_index"], before["id"], merged, before["created_at"], at
+    def write(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        for _ in range(_RECHECKS):
+            unchanged = {attr: item.get(attr) for attr in watched}
+            before = row_store.update_fields(dataset, item, new_fields, at, unchanged=unchanged)
+            if before is not None:
+                return before, item
+            # Changed meanwhile: the row as it is now decides whether it still matches.
+            fresh = row_store.get(dataset, int(item["sk"]))
+            if fresh is None or fresh["id"] != item["id"] or not keep(row_store.from_item(dataset, fresh)):
+                return None
+            item = fresh
+        raise Conflict("Rows kept changing while being updated; retry.")
+
+    written = [outcome for outcome in _in_parallel(write, matches) if outcome is not None]
+    confirm_written(principal.workspace, dataset.id, [before for before, _ in written], at)
+    entries = []
+    for before, _ in written:
+        old_row = row_store.from_item(dataset, before)
+        old = user_fields(old_row)
+        entries.append(
+            change_store.entry(
+                dataset.id, old_row["id"], "update", principal.key_id, at, diff(old, {**old, **new_fields})
+            )
         )
-        if row_store.replace_if_unchanged(stored, expected=item) is None:
-            return None  # deleted or rewritten meanwhile: that newer write wins
-        old, new = user_fields(before), merged
-        return change_store.entry(dataset["id"], before["id"], "update", principal.key_id, at, diff(old, new))
-
-    entries = [entry for entry in _in_parallel(write, matches) if entry is not None]
     change_store.record(entries)
-    return {"updated": len(entries)}
+    return {"updated": len(written)}
 
 
-def _refuse_oversize(
-    dataset: dict[str, Any], items: list[dict[str, Any]], new_fields: dict[str, Any]
-) -> None:
+def _watched_attributes(dataset: Dataset, conditions: tuple[Condition, ...]) -> list[str]:
+    """Stored attributes a ``where`` reads: a row changed there must be checked again."""
+    attrs = []
+    for flt in walk(conditions):
+        column = dataset.column(flt.column)
+        if column is not None and column.attr not in attrs:
+            attrs.append(column.attr)
+    return attrs
+
+
+def _refuse_oversize(dataset: Dataset, items: list[dict[str, Any]], new_fields: dict[str, Any]) -> None:
     for item in items:
         row = row_store.from_item(dataset, item)
         problem = row_store.oversize_problem({**user_fields(row), **new_fields}.values())
@@ -121,9 +146,11 @@ def delete_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
     if not isinstance(body, dict) or len(body) != 1 or not body.keys() <= {"row_ids", "where"}:
         raise InvalidBody('The body must be {"row_ids": [...]} or {"where": {...}}.')
     dataset = dataset_store.get(principal.workspace, dataset_id)
+    refuse_while_replacing(dataset)
+    conditions: tuple[Condition, ...] = ()
     if "where" in body:
-        filters = where.parse_where(body["where"], dataset.get("columns", []), required=True)
-        targets = [(item, item["id"]) for item in _matching_items(dataset, filters)]
+        conditions = where.parse_where(body["where"], dataset.columns, required=True)
+        targets = [(item, item["id"], item) for item in _matching_items(dataset, conditions, body["where"])]
     else:
         row_ids = body["row_ids"]
         if not isinstance(row_ids, list) or not all(isinstance(row_id, str) for row_id in row_ids):
@@ -134,23 +161,38 @@ def delete_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
         for row_id in dict.fromkeys(str(parse_row_id(row_id)) for row_id in row_ids):
             row_index = row_index_of(row_id)
             if row_index is not None:
-                targets.append((row_store.row_key(dataset, row_index), row_id))
+                targets.append((row_store.row_key(dataset, row_index), row_id, None))
     at = now_iso()
+    changelog.record(dataset, changelog.spans_of(int(key["sk"]) for key, _, _ in targets))
+    keep = evaluate.compile_conditions(conditions, dataset.columns)
+    watched = _watched_attributes(dataset, conditions)
 
-    def remove(target: tuple[dict[str, Any], str]) -> dict[str, Any] | Exception | None:
-        key, row_id = target
+    def remove(
+        target: tuple[dict[str, Any], str, dict[str, Any] | None],
+    ) -> dict[str, Any] | Exception | None:
+        key, row_id, item = target
         try:
-            gone = row_store.delete_row(key, expected_id=row_id)
+            for _ in range(_RECHECKS):
+                unchanged = {attr: item.get(attr) for attr in watched} if item is not None else None
+                gone = row_store.delete_row(key, expected_id=row_id, unchanged=unchanged)
+                if gone is not None:
+                    before = user_fields(row_store.from_item(dataset, gone))
+                    return change_store.entry(
+                        dataset.id, row_id, "delete", principal.key_id, at, diff(before, {})
+                    )
+                if item is None:
+                    return None  # not there (any more)
+                fresh = row_store.get(dataset, int(key["sk"]))
+                if fresh is None or fresh["id"] != row_id or not keep(row_store.from_item(dataset, fresh)):
+                    return None
+                item = fresh
+            return None
         except Exception as exc:  # noqa: BLE001 - the rows that did go must still be counted
             return exc
-        if gone is None:
-            return None
-        before = user_fields(row_store.from_item(dataset, gone))
-        return change_store.entry(dataset["id"], row_id, "delete", principal.key_id, at, diff(before, {}))
 
     outcomes = _in_parallel(remove, targets)
     entries = [outcome for outcome in outcomes if isinstance(outcome, dict)]
-    dataset_store.add_row_count(principal.workspace, dataset["id"], -len(entries), workspace_too=True)
+    dataset_store.add_row_count(principal.workspace, dataset.id, -len(entries), plan=True)
     change_store.record(entries)
     failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
     if failures:
@@ -168,19 +210,45 @@ def delete_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
     return {"deleted": len(entries)}
 
 
-def _matching_items(dataset: dict[str, Any], filters: Any) -> list[dict[str, Any]]:
-    items = planner.matching_items(dataset, filters)
+def _matching_items(
+    dataset: Dataset, conditions: tuple[Condition, ...], raw_where: Any
+) -> list[dict[str, Any]]:
+    """Stored items of the rows ``where`` matches: from an index when one serves it within the
+    read budget, else found on the replica and read back strongly consistently."""
+    items = planner.matching_items(dataset, conditions) if conditions else None
+    if items is None:
+        indexes = remote.matching(dataset, raw_where)
+        if len(indexes) > MAX_BULK_MATCHES:
+            raise _too_many(len(indexes))
+        keep = evaluate.compile_conditions(conditions, dataset.columns)
+        meter = row_store.ReadMeter()
+        found = _read_items(dataset, indexes, meter)
+        items = [item for item in found if keep(row_store.from_item(dataset, item))]
     if len(items) > MAX_BULK_MATCHES:
-        raise InvalidBody(
-            f"The condition matches {len(items)} rows; a bulk write changes at most {MAX_BULK_MATCHES} "
-            "rows per request. Narrow 'where', or replace the data with an import (mode=replace).",
-            {"matched": len(items), "limit": MAX_BULK_MATCHES},
-        )
+        raise _too_many(len(items))
     return items
 
 
+def _read_items(dataset: Dataset, indexes: list[int], meter: row_store.ReadMeter) -> list[dict[str, Any]]:
+    keys = [row_store.row_key(dataset, index) for index in indexes]
+    batches = [keys[start : start + 100] for start in range(0, len(keys), 100)]
+    return [
+        item
+        for batch in _in_parallel(lambda keys_: row_store.batch_get(keys_, meter), batches)
+        for item in batch
+    ]
+
+
+def _too_many(matched: int) -> InvalidBody:
+    return InvalidBody(
+        f"The condition matches {matched} rows; a bulk write changes at most {MAX_BULK_MATCHES} "
+        "rows per request. Narrow 'where', or replace the data with an import (mode=replace).",
+        {"matched": matched, "limit": MAX_BULK_MATCHES},
+    )
+
+
 def _in_parallel(work: Any, targets: list[Any]) -> list[Any]:
-    """Run independent single-item writes concurrently (DynamoDB has no conditional batch)."""
+    """Run independent single-item operations concurrently (DynamoDB has no conditional batch)."""
     if len(targets) <= 1:
         return [work(target) for target in targets]
     row_store.rows()  # create the shared table handle before threads use its client

@@ -1,8 +1,16 @@
 """Row writes and single-row reads: insert, get, patch, replace, delete, and the audit trail.
 
 Queries and the bulk ``where`` writes live in ``logic/row_query.py``. Every write checks all
-of its input before the first item is written, and keeps ``row_count`` exact: counters move
-by what actually landed, and a failed batch is undone.
+of its input before the first item is written, logs the rows it is about to change (the
+replica's delta, ``store.changelog``), and keeps ``row_count`` exact: counters move by what
+actually landed, and a failed batch is undone.
+
+Races with the dataset itself (SPEC §7, README "Concurrency"):
+
+- a dataset deleted while a write runs: the write fails with 404 and takes back what it
+  wrote; its rows were never counted (the delete gave back exactly the counted ones);
+- a replace import that starts writing while a row write runs: the row write is refused
+  with 409 and undone, so no acknowledged write is ever replaced by a swap it did not see.
 """
 
 from __future__ import annotations
@@ -12,13 +20,14 @@ from typing import Any
 from .. import auth
 from ..columns import RESERVED_COLUMNS
 from ..config import settings
-from ..errors import Conflict, InvalidBody, PayloadTooLarge, RowNotFound
+from ..errors import Conflict, DatasetNotFound, InvalidBody, PayloadTooLarge, RowNotFound
 from ..query.paging import parse_page, single
+from ..records import Dataset
 from ..rowids import new_row_id, parse_row_id, row_index_of
+from ..store import changelog, workspaces
 from ..store import changes as change_store
 from ..store import datasets as dataset_store
 from ..store import rows as row_store
-from ..store import workspaces
 from ..timeutil import now_iso
 from . import schema
 
@@ -69,9 +78,10 @@ def insert(principal: auth.Principal, dataset_id: str, body: Any) -> dict[str, A
         if isinstance(raw, dict):
             refuse_metadata(raw, position)
 
-    def attempt(dataset: dict[str, Any]) -> tuple[dict[str, Any], schema.Checked]:
+    def attempt(dataset: Dataset) -> tuple[Dataset, schema.Checked]:
+        refuse_while_replacing(dataset)
         checked = schema.check_rows(dataset, raw_rows)
-        return schema.grow(principal.workspace, dataset, checked), checked
+        return schema.grow(dataset, checked), checked
 
     dataset, checked = schema.with_schema(principal.workspace, dataset_id, attempt)
     created = write_new_rows(principal, dataset, checked.rows)
@@ -85,12 +95,17 @@ def refuse_metadata(raw: dict[str, Any], position: int) -> None:
         raise InvalidBody(f"Row {position}: {exc.message}", {**exc.details, "row": position}) from exc
 
 
+def refuse_while_replacing(dataset: Dataset) -> None:
+    if dataset.replacing:
+        from ..store.imports import replace_running
+
+        if replace_running(dataset.workspace, dataset.replacing):
+            raise dataset_store.ReplaceInProgress(dataset.id, dataset.replacing)
+        dataset_store.clear_replacing(dataset.workspace, dataset.id, dataset.replacing)
+
+
 def write_new_rows(
-    principal: auth.Principal,
-    dataset: dict[str, Any],
-    fields: list[dict[str, Any]],
-    *,
-    reserved: bool = False,
+    principal: auth.Principal, dataset: Dataset, fields: list[dict[str, Any]], *, reserved: bool = False
 ) -> list[dict[str, Any]]:
     """Write checked rows as new rows (all or nothing); their API form.
 
@@ -99,29 +114,38 @@ def write_new_rows(
     count = len(fields)
     if not reserved:
         workspaces.reserve_rows(principal.workspace, count)
+    items: list[dict[str, Any]] = []
     try:
-        start = dataset_store.allocate_row_indexes(principal.workspace, dataset["id"], count)
+        start = dataset_store.allocate_row_indexes(principal.workspace, dataset.id, count)
         at = now_iso()
         items = [
             row_store.to_item(dataset, start + offset, new_row_id(start + offset), row, at, at)
             for offset, row in enumerate(fields)
         ]
+        changelog.record(dataset, [(start, start + count)])
         row_store.put_new(items)
+        try:
+            dataset_store.add_row_count(principal.workspace, dataset.id, count, unless_replacing=True)
+        except (DatasetNotFound, dataset_store.ReplaceInProgress):
+            row_store.remove_new(items)  # deleted or being replaced meanwhile: keep nothing
+            raise
     except row_store.WriteIncomplete as exc:
         # Rows the undo could not remove are there: they stay counted (plan and dataset).
         stayed = len(exc.written)
         workspaces.release_rows(principal.workspace, count - stayed)
-        dataset_store.add_row_count(principal.workspace, dataset["id"], stayed)
+        try:
+            dataset_store.add_row_count(principal.workspace, dataset.id, stayed)
+        except DatasetNotFound:
+            workspaces.release_rows(principal.workspace, stayed)  # the purge removes them
         raise
     except BaseException:
         workspaces.release_rows(principal.workspace, count)
         raise
-    dataset_store.add_row_count(principal.workspace, dataset["id"], count)
     created = [row_store.from_item(dataset, item) for item in items]
     change_store.record(
         [
             change_store.entry(
-                dataset["id"], row["id"], "insert", principal.key_id, at, diff({}, user_fields(row))
+                dataset.id, row["id"], "insert", principal.key_id, at, diff({}, user_fields(row))
             )
             for row in created
         ]
@@ -130,7 +154,7 @@ def write_new_rows(
 
 
 # --- single rows -----------------------------------------------------------------------------
-def _find(workspace: str, dataset_id: str, row_id: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def find(workspace: str, dataset_id: str, row_id: str) -> tuple[Dataset, dict[str, Any]]:
     """The dataset and the stored item of ``row_id`` (``row_not_found`` if absent)."""
     dataset = dataset_store.get(workspace, dataset_id)
     row_index = row_index_of(row_id)
@@ -141,7 +165,7 @@ def _find(workspace: str, dataset_id: str, row_id: str) -> tuple[dict[str, Any],
 
 
 def get_one(principal: auth.Principal, dataset_id: str, row_id: str) -> dict[str, Any]:
-    dataset, item = _find(principal.workspace, dataset_id, row_id)
+    dataset, item = find(principal.workspace, dataset_id, row_id)
     return row_store.from_item(dataset, item)
 
 
@@ -161,45 +185,70 @@ def _rewrite(
     principal: auth.Principal, dataset_id: str, row_id: str, raw: dict[str, Any], *, replace: bool
 ) -> dict[str, Any]:
     for _ in range(_CONCURRENT_WRITE_RETRIES):
-        dataset, item = _find(principal.workspace, dataset_id, row_id)
+        dataset, item = find(principal.workspace, dataset_id, row_id)
+        refuse_while_replacing(dataset)
         current = row_store.from_item(dataset, item)
         fields = schema.split_metadata(raw, current)
         checked = schema.check_rows(dataset, [fields], label="Row")
         old = user_fields(current)
-        new = {name: value for name, value in checked.rows[0].items()}
-        merged = {**{name: None for name in old}, **new} if replace else {**old, **new}
+        new = dict(checked.rows[0])
+        changes = {**{name: None for name in old if name not in new}, **new} if replace else new
+        merged = {**old, **changes}
         problem = row_store.oversize_problem(merged.values())
         if problem:  # before the schema grows: a refused write leaves no trace
             raise InvalidBody(f"Row: {problem}.", {"limit_bytes": row_store.MAX_ROW_BYTES})
-        dataset = schema.grow(principal.workspace, dataset, checked)
+        dataset = schema.grow(dataset, checked)
         at = now_iso()
-        stored = row_store.to_item(
-            dataset, current["row_index"], current["id"], merged, current["created_at"], at
+        changelog.record(dataset, [(current["row_index"], current["row_index"] + 1)])
+        # A replace must not merge with a change made since it read the row; a patch sets only
+        # its own columns, so changes to other columns meanwhile are kept.
+        guard = {"ua": item["ua"]} if replace else None
+        before = row_store.update_fields(dataset, item, changes, at, unchanged=guard)
+        if before is None:
+            if row_store.get(dataset, current["row_index"]) is None:
+                raise RowNotFound(row_id)
+            continue
+        confirm_written(principal.workspace, dataset.id, [before], at)
+        after = row_store.from_item(dataset, before)
+        previous = user_fields(after)
+        after.update(changes, updated_at=at)
+        change_store.record(
+            [
+                change_store.entry(
+                    dataset_id,
+                    after["id"],
+                    "replace" if replace else "update",
+                    principal.key_id,
+                    at,
+                    diff(previous, user_fields(after)),
+                )
+            ]
         )
-        if row_store.replace_if_unchanged(stored, expected=item) is not None:
-            after = row_store.from_item(dataset, stored)
-            change_store.record(
-                [
-                    change_store.entry(
-                        dataset_id,
-                        after["id"],
-                        "replace" if replace else "update",
-                        principal.key_id,
-                        at,
-                        diff(old, user_fields(after)),
-                    )
-                ]
-            )
-            return after
+        return after
     raise Conflict("The row was changed by another request meanwhile; retry.")
 
 
+def confirm_written(workspace: str, dataset_id: str, before: list[dict[str, Any]], at: str) -> None:
+    """After rows were rewritten in place: if the dataset went away meanwhile, 404; if a replace
+    import began meanwhile, put the rows back and refuse with 409 (the swap would drop them)."""
+    state = dataset_store.state(workspace, dataset_id)
+    if state is not None and not state.get("replacing"):
+        return
+    if state is None:
+        raise DatasetNotFound(dataset_id)
+    for item in before:
+        row_store.restore(item, written_at=at)
+    raise dataset_store.ReplaceInProgress(dataset_id, str(state["replacing"]))
+
+
 def delete_one(principal: auth.Principal, dataset_id: str, row_id: str) -> dict[str, Any]:
-    dataset, item = _find(principal.workspace, dataset_id, row_id)
+    dataset, item = find(principal.workspace, dataset_id, row_id)
+    refuse_while_replacing(dataset)
+    changelog.record(dataset, [(int(item["sk"]), int(item["sk"]) + 1)])
     gone = row_store.delete_row(item, expected_id=item["id"])
     if gone is None:
         raise RowNotFound(row_id)
-    dataset_store.add_row_count(principal.workspace, dataset_id, -1, workspace_too=True)
+    dataset_store.add_row_count(principal.workspace, dataset_id, -1, plan=True)
     before = user_fields(row_store.from_item(dataset, gone))
     change_store.record(
         [change_store.entry(dataset_id, item["id"], "delete", principal.key_id, now_iso(), diff(before, {}))]
@@ -210,14 +259,18 @@ def delete_one(principal: auth.Principal, dataset_id: str, row_id: str) -> dict[
 def changes(
     principal: auth.Principal, dataset_id: str, row_id: str, params: dict[str, list[str]]
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """A row's audit trail, newest first. Deleted rows keep their trail (until it expires)."""
+    """A row's audit trail, newest first. Deleted rows keep their trail (until it expires);
+    a row id that never belonged to the dataset is not found."""
     dataset = dataset_store.get(principal.workspace, dataset_id)
-    if row_index_of(row_id) is None:
+    row_index = row_index_of(row_id)
+    if row_index is None:
         raise RowNotFound(row_id)
     page = parse_page(single(params, "limit"), single(params, "offset"))
-    entries, total = change_store.history(dataset["id"], str(parse_row_id(row_id)), page.limit, page.offset)
-    if not total and row_store.get(dataset, row_index_of(row_id) or 0) is None:
-        raise RowNotFound(row_id)
+    entries, total = change_store.history(dataset.id, str(parse_row_id(row_id)), page.limit, page.offset)
+    if not total:
+        item = row_store.get(dataset, row_index)
+        if item is None or item["id"] != str(parse_row_id(row_id)):
+            raise RowNotFound(row_id)
     return entries, {"total": total, "limit": page.limit, "offset": page.offset}
 
 

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .. import values
-from ..columns import RESERVED_COLUMNS, column_name_problem
+from ..columns import RESERVED_COLUMNS, ColumnType, column_name_problem
 from ..config import settings
 from ..errors import Conflict, InvalidBody
+from ..records import Column, Dataset
 from ..store import datasets as dataset_store
 from ..store import rows as row_store
 
@@ -28,20 +29,15 @@ class Checked:
     """Normalised fields per row, and the columns they add to the dataset."""
 
     rows: list[dict[str, Any]]
-    new_columns: list[dict[str, Any]] = field(default_factory=list)
+    new_columns: list[Column] = field(default_factory=list)
 
 
-def columns_by_name(dataset: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {column["name"]: column for column in dataset.get("columns", [])}
-
-
-def check_rows(dataset: dict[str, Any], raw_rows: list[Any], *, label: str = "Row") -> Checked:
+def check_rows(dataset: Dataset, raw_rows: list[Any], *, label: str = "Row") -> Checked:
     """Normalise every field of every row for its column, inferring types of new columns.
 
     Metadata fields must have been taken out by the caller (they are refused here).
     ``label`` names a row in messages ("Row 3", or "set" for a bulk update).
     """
-    known = columns_by_name(dataset)
     new_types: dict[str, str] = {}
     checked: list[dict[str, Any]] = []
     for position, raw in enumerate(raw_rows):
@@ -53,7 +49,8 @@ def check_rows(dataset: dict[str, Any], raw_rows: list[Any], *, label: str = "Ro
             problem = column_name_problem(name)
             if problem:
                 raise InvalidBody(f"{where}: invalid column name '{name}': {problem}.", _at(position, name))
-            column_type = known[name]["type"] if name in known else new_types.get(name)
+            known = dataset.column(name)
+            column_type = known.type if known is not None else new_types.get(name)
             if column_type is None and value is not None:
                 inferred = values.infer_type(value)
                 if inferred is not None:
@@ -71,15 +68,14 @@ def check_rows(dataset: dict[str, Any], raw_rows: list[Any], *, label: str = "Ro
                 f"{where}: {problem}.", {"row": position, "limit_bytes": row_store.MAX_ROW_BYTES}
             )
         checked.append(fields)
-    total = len(known) + len(new_types)
+    total = len(dataset.columns) + len(new_types)
     if total > settings().max_columns:
         raise InvalidBody(
             f"A dataset has at most {settings().max_columns} columns; this write would make it {total}.",
             {"max_columns": settings().max_columns, "new_columns": sorted(new_types)},
         )
-    next_column = int(dataset.get("next_column", len(known)))
     new_columns = [
-        {"name": name, "type": column_type, "attr": f"c{next_column + offset}", "indexed": False}
+        Column(name, ColumnType(column_type), f"c{dataset.next_column + offset}")
         for offset, (name, column_type) in enumerate(new_types.items())
     ]
     return Checked(checked, new_columns)
@@ -100,18 +96,15 @@ def split_metadata(raw: dict[str, Any], current: dict[str, Any] | None) -> dict[
     return user_fields
 
 
-def grow(workspace: str, dataset: dict[str, Any], checked: Checked) -> dict[str, Any]:
+def grow(dataset: Dataset, checked: Checked) -> Dataset:
     """The dataset with ``checked.new_columns`` stored (``Conflict`` if the schema moved meanwhile)."""
     if not checked.new_columns:
         return dataset
-    columns = [*dataset.get("columns", []), *checked.new_columns]
-    expected = int(dataset.get("next_column", len(dataset.get("columns", []))))
-    next_column = expected + len(checked.new_columns)
-    dataset_store.save_columns(workspace, dataset["id"], columns, next_column, expected)
-    return {**dataset, "columns": columns, "next_column": next_column}
+    columns = [*dataset.columns, *checked.new_columns]
+    return dataset_store.save_columns(dataset, columns, dataset.next_column + len(checked.new_columns))
 
 
-def with_schema(workspace: str, dataset_id: str, attempt: Callable[[dict[str, Any]], T]) -> T:
+def with_schema(workspace: str, dataset_id: str, attempt: Callable[[Dataset], T]) -> T:
     """Run ``attempt(dataset)`` on a fresh read, again if a concurrent schema change raced it."""
     for remaining in range(_SCHEMA_RETRIES, 0, -1):
         dataset = dataset_store.get(workspace, dataset_id)

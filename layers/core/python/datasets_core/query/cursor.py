@@ -1,10 +1,10 @@
 """Keyset cursors: opaque, tamper-evident positions in a query's order.
 
-A cursor holds the last returned row's values of the ``order`` columns and its
-``row_index`` (the order's final tie-break, so the position is exact), bound to the dataset,
-its current generation and a fingerprint of the query (filters, search, order, select). It
-is base64url JSON plus an HMAC-SHA256 tag; a cursor changed by hand, or replayed against
-another dataset or another query, is 400 ``invalid_query``.
+A cursor holds the last returned row's values of the ``order`` terms and its ``row_index``
+(the order's final tie-break, so the position is exact), bound to the dataset, its current
+generation and a fingerprint of the query (filters, search, order, select, version). It is
+base64url JSON plus an HMAC-SHA256 tag; a cursor changed by hand, or replayed against another
+dataset or another query, is 400 ``invalid_query``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import base64
 import binascii
 import hashlib
 import hmac
-import json
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from .. import jsonutil
 from ..config import settings
 from ..errors import InvalidQuery
+from ..records import Dataset
 from .ast import RowsQuery
 
 _TAG_BYTES = 16
@@ -29,37 +30,34 @@ _TAG_BYTES = 16
 
 @dataclass(frozen=True)
 class Position:
-    values: dict[str, Any]  # order column → value of the last row
+    values: tuple[Any, ...]  # the last row's value of each order term
     row_index: int
-
-    def as_row(self) -> dict[str, Any]:
-        """A stand-in row at this position, for ``evaluate.sort_key`` comparisons."""
-        return {**self.values, "row_index": self.row_index}
 
 
 def fingerprint(query: RowsQuery) -> str:
     shape = {
-        "filters": [[f.column, f.op, repr(f.value), f.negated] for f in query.filters],
+        "filters": repr(query.filters),
         "search": query.search,
-        "order": [[t.column, t.descending, t.nulls_first] for t in query.order],
-        "select": list(query.select) if query.select is not None else None,
+        "order": repr(query.order),
+        "select": repr(query.select),
+        "as_of": query.as_of,
     }
-    return hashlib.sha256(json.dumps(shape, sort_keys=True, default=str).encode()).hexdigest()[:24]
+    return hashlib.sha256(jsonutil.dumps(shape).encode()).hexdigest()[:24]
 
 
-def encode(dataset: dict[str, Any], query: RowsQuery, last_row: dict[str, Any]) -> str:
+def encode(dataset: Dataset, query: RowsQuery, term_values: Sequence[Any], row_index: int) -> str:
     payload = {
-        "d": dataset["id"],
-        "g": int(dataset.get("generation", 0)),
+        "d": dataset.id,
+        "g": dataset.generation,
         "q": fingerprint(query),
-        "v": {term.column: last_row.get(term.column) for term in query.order},
-        "r": int(last_row["row_index"]),
+        "v": list(term_values),
+        "r": int(row_index),
     }
     body = base64.urlsafe_b64encode(jsonutil.dumps(payload).encode()).rstrip(b"=")
     return (body + b"." + _tag(body)).decode()
 
 
-def decode(dataset: dict[str, Any], query: RowsQuery, text: str) -> Position:
+def decode(dataset: Dataset, query: RowsQuery, text: str) -> Position:
     invalid = InvalidQuery(
         "The cursor is not valid for this dataset and query; start again without 'cursor'.",
         {"parameter": "cursor"},
@@ -71,10 +69,15 @@ def decode(dataset: dict[str, Any], query: RowsQuery, text: str) -> Position:
         payload = jsonutil.loads(base64.urlsafe_b64decode(body + b"=" * (-len(body) % 4)))
     except (binascii.Error, ValueError) as exc:
         raise invalid from exc
-    expected = (dataset["id"], int(dataset.get("generation", 0)), fingerprint(query))
+    if not isinstance(payload, dict):
+        raise invalid
+    expected = (dataset.id, dataset.generation, fingerprint(query))
     if (payload.get("d"), payload.get("g"), payload.get("q")) != expected:
         raise invalid
-    return Position(dict(payload["v"]), int(payload["r"]))
+    term_values = payload.get("v")
+    if not isinstance(term_values, list) or len(term_values) != len(query.order):
+        raise invalid
+    return Position(tuple(term_values), int(payload["r"]))
 
 
 def _tag(body: bytes) -> bytes:

@@ -1,124 +1,67 @@
-"""The filter operator registry: name → value parser, in-memory predicate, DynamoDB condition.
+"""The filter operator registry: one entry per operator owns everything about it.
 
-Every filter ``{column}={op}.{value}`` goes through ``make_filter`` (parse once, at the edge)
-and is then evaluated by ``Operator.test`` (in memory) or ``filter_condition`` (DynamoDB).
-No other module branches on operator names.
+An ``Operator`` holds its value parser (query-string text, and JSON operands of bulk-write
+``where`` bodies), its in-memory predicate, the index key ranges that serve it (if any) and
+its columnar form (a pyarrow kernel, used on the replica; imported only by functions that
+evaluate the replica). No other module branches on operator names.
 
 Semantics (SPEC §5 and its extensions):
 
-- Values are typed by the column (``values.parse_text``); one that does not fit, an empty
-  value (``eq.``) or an operator the column's type does not support is ``InvalidQuery``.
+- Operands are typed by the field (``values.parse_text``); one that does not fit, an empty
+  operand (``eq.``) or an operator the field's kind does not support is ``InvalidQuery``.
 - SQL three-valued logic. A comparison with a null/missing value is UNKNOWN and never
   matches; ``not.`` swaps TRUE and FALSE and leaves UNKNOWN unknown. So ``neq.x`` and
   ``not.eq.x`` never match nulls, and ``not.gt.5`` matches exactly the non-null rows that
   ``gt.5`` does not. ``is`` is two-valued (SQL ``IS``): ``not.is.null`` matches every
   non-null value and ``not.is.true`` matches false *and* null (SQL ``IS NOT TRUE``).
 - ``eq`` is exact: text case-sensitively, numbers numerically, dates and datetimes by
-  instant (datetimes are compared parsed: fraction lengths vary), json by structure
-  (object key order ignored, ``true`` never equals ``1``).
-- ``gt``/``gte``/``lt``/``lte`` use the column's order (also used by ``order=``): numbers
+  instant, json by structure (object key order ignored, ``true`` never equals ``1``).
+- ``gt``/``gte``/``lt``/``lte`` use the field's order (also used by ``order=``): numbers
   numerically, dates/datetimes chronologically, text casefolded with exact text as the
   tie-break, booleans false < true. json columns refuse them.
 - ``contains``/``starts_with`` (and ``like``/``ilike``, aliases of ``contains``) take the
-  operand as raw text on any column type and compare it casefolded with the casefolded
-  ``values.text_of`` of the value. ``like``/``ilike`` drop ``*``/``%`` wildcards at the ends
-  of the operand (``ilike.*acme*`` means contains ``acme``); other characters are literal.
+  operand as raw text on any kind and compare it casefolded with the casefolded text of the
+  value (``values.text_of``). ``like``/``ilike`` drop ``*``/``%`` wildcards at the ends of the
+  operand (``ilike.*acme*`` means contains ``acme``); other characters are literal.
+- ``match``/``imatch``: a regular expression (RE2 syntax, linear-time matching: no
+  catastrophic backtracking) searched in the value's text, case-sensitively / not.
 - ``in.(a,b,"c,d")``: PostgREST list syntax (see ``split_list``); items are kept exactly
-  (no trimming), each parsed for the column's type; empty lists and unquoted empty items
-  are refused (``""`` is the empty string); at most ``MAX_IN_ITEMS`` items.
-- ``is.null`` on any column; ``is.true``/``is.false`` on boolean columns only.
+  (no trimming), each typed by the field; empty lists and unquoted empty items are refused
+  (``""`` is the empty string); at most ``MAX_IN_ITEMS`` items.
+- ``is.null`` on any field; ``is.true``/``is.false`` on booleans only.
+- JSON paths (``meta->plan``, kind ``JSON_VALUE``): the operand is read as JSON when it is
+  JSON (``5``, ``true``, ``"x"``) and as text otherwise (``eq.pro``); equality is structural,
+  ranges compare numbers with numbers and strings with strings (other pairs are UNKNOWN).
 - Metadata fields: ``id`` (a UUID: ``eq``, ``neq``, ``in`` only), ``row_index`` (number),
   ``created_at``/``updated_at`` (datetime).
-- ``condition`` builds a DynamoDB fragment only when DynamoDB compares the stored form
-  exactly as the predicate does; otherwise (casefolded text, text order, datetime ranges,
-  json, boolean ranges, metadata timestamps stored at millisecond precision) it returns
-  None and the caller filters in memory.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from .. import values
+from .. import jsonutil, values
 from ..columns import ColumnType
 from ..errors import InvalidQuery
+from ..store import encoding
+from ..store.index import HIGH_VALUES, LOW, Range, group_range
 from .ast import Filter
-from .expression import Expression
+from .fields import JSON_VALUE, Field, Kind, json_text
 
 MAX_IN_ITEMS = 1000
-_DYNAMODB_MAX_IN = 100  # operands of one DynamoDB IN
-_ALL_TYPES = frozenset(ColumnType)
-_RANGE_TYPES = _ALL_TYPES - {ColumnType.JSON}
-# Types whose stored form DynamoDB compares for equality exactly like ``eq`` does. Datetimes
-# qualify because values.normalize stores one canonical text per instant; json does not
-# (object key order is kept).
-_EXACT_EQ = frozenset(
-    {ColumnType.STRING, ColumnType.NUMBER, ColumnType.BOOLEAN, ColumnType.DATE, ColumnType.DATETIME}
-)
-# Types whose stored form DynamoDB orders like the predicates do (ISO dates sort as text).
-_EXACT_RANGE = frozenset({ColumnType.NUMBER, ColumnType.DATE})
+_ALL_KINDS = frozenset({*ColumnType, JSON_VALUE})
+_ORDERED_KINDS = _ALL_KINDS - {ColumnType.JSON}
+_NULLS = group_range(encoding.NULL)
+_VALUES = Range(LOW, HIGH_VALUES)
 
 
-# --- fields -----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Field:
-    """Something a query can name: a user column or a metadata field."""
-
-    name: str
-    type: ColumnType
-    attr: str | None  # the stored attribute (store/rows.py layout)
-    indexed: bool = False
-    metadata: bool = False
-    operators: frozenset[str] | None = None  # canonical operator names allowed; None: by type
-    exact_conditions: bool = True  # False: DynamoDB cannot compare the stored form exactly
-
-
-METADATA = {
-    "id": Field("id", ColumnType.STRING, "id", metadata=True, operators=frozenset({"eq", "neq", "in"})),
-    # ``sk`` is the rows table's sort key: usable in key conditions, not in a filter on a Query.
-    "row_index": Field("row_index", ColumnType.NUMBER, "sk", metadata=True),
-    # Stored as timeutil.iso (fixed milliseconds), not values.format_datetime: filter in memory.
-    "created_at": Field("created_at", ColumnType.DATETIME, "ca", metadata=True, exact_conditions=False),
-    "updated_at": Field("updated_at", ColumnType.DATETIME, "ua", metadata=True, exact_conditions=False),
-}
-
-
-def fields(columns: Iterable[Mapping[str, Any]]) -> dict[str, Field]:
-    """Every field of a dataset by name: the metadata fields, then its columns in order."""
-    known = dict(METADATA)
-    for column in columns:
-        name = str(column["name"])
-        known[name] = Field(
-            name, ColumnType(column["type"]), column.get("attr"), indexed=bool(column.get("indexed"))
-        )
-    return known
-
-
-def field_of(name: str, known: Mapping[str, Field]) -> Field:
-    """The field called ``name``, or ``InvalidQuery`` naming the unknown column."""
-    found = known.get(name)
-    if found is None:
-        raise InvalidQuery(f"Unknown column '{name}'.", {"column": name})
-    return found
-
-
-def parse_value(field: Field, text: str) -> Any:
-    """The typed value of ``text`` for ``field``; ``values.ValueProblem`` when it does not fit."""
-    if field.name == "id":
-        try:
-            return str(uuid.UUID(text))
-        except ValueError as exc:
-            raise values.ValueProblem(f"'{text}' is not a row id (a UUID)") from exc
-    return values.parse_text(text, field.type)
-
-
-# --- keys shared by predicates and sorting ------------------------------------------------------
+# --- keys shared by predicates, sorting and the replica --------------------------------------
 @lru_cache(maxsize=65536)
 def _instant_of_text(text: str) -> datetime:
     return values.parse_datetime(text)
@@ -151,40 +94,325 @@ def _text_key(value: Any) -> tuple[str, str]:
     return (value.casefold(), value)
 
 
-def _json_text(value: Any) -> str:
+def _json_value_order(value: Any) -> tuple[int, Any]:
+    """A total order over JSON values: numbers, then strings, then booleans, then structures."""
+    if isinstance(value, bool):
+        return (2, value)
+    if isinstance(value, (int, float, Decimal)):
+        return (0, _number_key(value))
+    if isinstance(value, str):
+        return (1, _text_key(value))
+    return (3, values.text_of(value, ColumnType.JSON))
+
+
+def _json_column_order(value: Any) -> str:
     return values.text_of(value, ColumnType.JSON)
 
 
-_EQUALITY_KEYS: dict[ColumnType, Callable[[Any], Any]] = {
+_EQUALITY_KEYS: dict[str, Callable[[Any], Any]] = {
     ColumnType.NUMBER: _number_key,
     ColumnType.DATETIME: _instant,
     ColumnType.JSON: _json_key,
+    JSON_VALUE: _json_key,
 }
-_ORDER_KEYS: dict[ColumnType, Callable[[Any], Any]] = {
+_ORDER_KEYS: dict[str, Callable[[Any], Any]] = {
     ColumnType.STRING: _text_key,
     ColumnType.NUMBER: _number_key,
     ColumnType.BOOLEAN: bool,
     ColumnType.DATE: str,  # YYYY-MM-DD: text order is date order
     ColumnType.DATETIME: _instant,
-    ColumnType.JSON: _json_text,
+    ColumnType.JSON: _json_column_order,
+    JSON_VALUE: _json_value_order,
 }
 
 
-def equality_key(value: Any, kind: ColumnType) -> Any:
+def equality_key(value: Any, kind: Kind) -> Any:
     """A hashable key equal for exactly the non-null values ``eq`` considers equal."""
     key = _EQUALITY_KEYS.get(kind)
     return key(value) if key else value
 
 
-def order_key(value: Any, kind: ColumnType) -> Any:
-    """The key of a non-null value in its column's order (range operators and ``order=``)."""
+def order_key(value: Any, kind: Kind) -> Any:
+    """The key of a non-null value in its kind's order (range operators and ``order=``)."""
     return _ORDER_KEYS[kind](value)
 
 
-# --- the registry ---------------------------------------------------------------------------------
+def text_of(value: Any, kind: Kind) -> str:
+    """The text ``contains``, ``starts_with``, ``match`` and ``search`` look at."""
+    return json_text(value) if kind == JSON_VALUE else values.text_of(value, kind)
+
+
+# --- operands --------------------------------------------------------------------------------
+def bad_value(field: Field, op: str, text: Any, problem: str) -> InvalidQuery:
+    return InvalidQuery(
+        f"Invalid value for '{field.name}' in '{op}.{text}': {problem}.",
+        {"column": field.name, "operator": op, "value": str(text), "type": str(field.kind)},
+    )
+
+
+def parse_value(field: Field, text: str) -> Any:
+    """The typed value of ``text`` for ``field``; ``values.ValueProblem`` when it does not fit."""
+    if field.name == "id" and field.metadata:
+        try:
+            return str(uuid.UUID(text))
+        except ValueError as exc:
+            raise values.ValueProblem(f"'{text}' is not a row id (a UUID)") from exc
+    if field.kind == JSON_VALUE:
+        return _json_operand(text)
+    return values.parse_text(text, field.kind)
+
+
+def _json_operand(text: str) -> Any:
+    """A JSON path's operand: JSON when it reads as JSON, else the text itself."""
+    try:
+        value = jsonutil.loads(text)
+    except ValueError:
+        return text
+    if value is None:
+        raise values.ValueProblem("null never equals anything; use is.null")
+    if isinstance(value, (int, Decimal)) and not isinstance(value, bool):
+        return values.normalize(value, ColumnType.NUMBER)  # exact, or refused like any number
+    return value
+
+
+def json_value(field: Field, operand: Any) -> Any:
+    """The typed value of a JSON operand (bulk-write ``where`` bodies) for ``field``."""
+    if operand is None:
+        raise values.ValueProblem("null only matches with 'is' (or a bare null)")
+    if field.name == "id" and field.metadata:
+        if not isinstance(operand, str):
+            raise values.ValueProblem("a row id is a UUID string")
+        return parse_value(field, operand)
+    if field.kind == JSON_VALUE:
+        return operand
+    return values.normalize(operand, field.kind)
+
+
 Parse = Callable[[Field, str, str], Any]  # (field, operator as written, text) → operand
-Predicate = Callable[[Any, Any, ColumnType], bool | None]  # None: UNKNOWN
-Condition = Callable[[Expression, str, Any, ColumnType], str | None]
+FromJson = Callable[[Field, str, Any], Any]  # (field, operator as written, JSON operand) → operand
+
+
+def _typed(field: Field, op: str, text: str) -> Any:
+    try:
+        return parse_value(field, text)
+    except values.ValueProblem as exc:
+        raise bad_value(field, op, text, str(exc)) from exc
+
+
+def _typed_json(field: Field, op: str, operand: Any) -> Any:
+    try:
+        return json_value(field, operand)
+    except values.ValueProblem as exc:
+        raise bad_value(field, op, jsonutil.dumps(operand), str(exc)) from exc
+
+
+def _text(field: Field, op: str, text: Any) -> str:
+    if not isinstance(text, str) or not text:
+        raise bad_value(field, op, text, f"'{op}' takes non-empty text")
+    return text
+
+
+def _like(field: Field, op: str, text: Any) -> str:
+    pattern = _text(field, op, text).strip("*%")
+    if not pattern:
+        raise bad_value(field, op, text, "the pattern has no text besides wildcards")
+    return pattern
+
+
+def _pattern(field: Field, op: str, text: Any) -> str:
+    pattern = _text(field, op, text)
+    try:
+        compiled_pattern(pattern, True)
+    except ValueError as exc:
+        raise bad_value(field, op, text, f"not a valid regular expression ({exc})") from exc
+    return pattern
+
+
+@lru_cache(maxsize=256)
+def compiled_pattern(pattern: str, case_sensitive: bool) -> Any:
+    """An RE2 program (linear-time matching); ``ValueError`` when the pattern is invalid."""
+    import re2  # only filters with match/imatch pay for loading RE2
+
+    options = re2.Options()
+    options.log_errors = False
+    options.case_sensitive = case_sensitive
+    try:
+        return re2.compile(pattern, options)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(reason) from exc
+
+
+def _in_list(field: Field, op: str, text: str) -> tuple[Any, ...]:
+    try:
+        items = split_list(text)
+    except ValueError as exc:
+        raise bad_value(field, op, text, str(exc)) from exc
+    if len(items) > MAX_IN_ITEMS:
+        raise bad_value(field, op, text, f"a list holds at most {MAX_IN_ITEMS} items")
+    return tuple(_typed(field, op, item) for item in items)
+
+
+def _in_json(field: Field, op: str, operand: Any) -> tuple[Any, ...]:
+    if not isinstance(operand, list) or not operand or len(operand) > MAX_IN_ITEMS:
+        raise bad_value(
+            field,
+            op,
+            jsonutil.dumps(operand),
+            f"'in' takes a non-empty array of at most {MAX_IN_ITEMS} values",
+        )
+    return tuple(_typed_json(field, op, item) for item in operand)
+
+
+_IS_VALUES: dict[str, bool | None] = {"null": None, "true": True, "false": False}
+
+
+def _is_text(field: Field, op: str, text: str) -> bool | None:
+    keyword = text.lower()
+    if keyword not in _IS_VALUES:
+        raise bad_value(field, op, text, "is. takes null, true or false")
+    return _is_json(field, op, _IS_VALUES[keyword])
+
+
+def _is_json(field: Field, op: str, operand: Any) -> bool | None:
+    if operand is not None and not isinstance(operand, bool):
+        raise bad_value(field, op, jsonutil.dumps(operand), "is takes null, true or false")
+    if operand is not None and field.kind is not ColumnType.BOOLEAN:
+        raise bad_value(
+            field,
+            op,
+            str(operand).lower(),
+            f"is.true/is.false apply to boolean columns only; this is {field.kind}",
+        )
+    return operand
+
+
+# --- predicates ------------------------------------------------------------------------------
+Predicate = Callable[[Any, Any, Kind], bool | None]  # None: UNKNOWN
+
+
+def _comparison(compare: Callable[[Any, Any, Kind], bool | None]) -> Predicate:
+    def predicate(value: Any, operand: Any, kind: Kind) -> bool | None:
+        return None if value is None else compare(value, operand, kind)
+
+    return predicate
+
+
+def _comparable(value: Any, operand: Any, kind: Kind) -> bool:
+    """JSON values compare in order only number with number, string with string."""
+    if kind != JSON_VALUE:
+        return True
+    number = (int, float, Decimal)
+    if isinstance(value, bool) or isinstance(operand, bool):
+        return False
+    return (isinstance(value, number) and isinstance(operand, number)) or (
+        isinstance(value, str) and isinstance(operand, str)
+    )
+
+
+def _ordered(compare: Callable[[Any, Any], bool]) -> Predicate:
+    def check(value: Any, operand: Any, kind: Kind) -> bool | None:
+        if not _comparable(value, operand, kind):
+            return None
+        return compare(order_key(value, kind), order_key(operand, kind))
+
+    return _comparison(check)
+
+
+def _equal(value: Any, operand: Any, kind: Kind) -> bool:
+    return bool(equality_key(value, kind) == equality_key(operand, kind))
+
+
+def _in(value: Any, items: tuple[Any, ...], kind: Kind) -> bool:
+    key = equality_key(value, kind)
+    return any(key == equality_key(item, kind) for item in items)
+
+
+def _contains(value: Any, operand: str, kind: Kind) -> bool:
+    return operand.casefold() in text_of(value, kind).casefold()
+
+
+def _starts_with(value: Any, operand: str, kind: Kind) -> bool:
+    return text_of(value, kind).casefold().startswith(operand.casefold())
+
+
+def _matches(case_sensitive: bool) -> Predicate:
+    def check(value: Any, pattern: str, kind: Kind) -> bool:
+        return compiled_pattern(pattern, case_sensitive).search(text_of(value, kind)) is not None
+
+    return _comparison(check)
+
+
+def _is(value: Any, operand: bool | None, kind: Kind) -> bool:
+    return value is operand if operand is None else value is not None and bool(value) is operand
+
+
+# --- index ranges ------------------------------------------------------------------------------
+IndexRange = Callable[[Any, Kind], "list[Range] | None"]  # ranges holding every match of a filter
+
+
+def _group(value: Any, kind: Kind) -> Range:
+    return group_range(encoding.cut(encoding.encode(value, kind)))
+
+
+def _eq_range(operand: Any, kind: Kind) -> list[Range]:
+    return [_group(operand, kind)]
+
+
+def _in_range(items: tuple[Any, ...], kind: Kind) -> list[Range]:
+    return sorted({_group(value, kind) for value in items}, key=lambda bounds: bounds.low)
+
+
+def _is_range(operand: bool | None, kind: Kind) -> list[Range]:
+    return [_NULLS] if operand is None else [_group(operand, kind)]
+
+
+def _starts_with_range(operand: str, kind: Kind) -> list[Range] | None:
+    if kind is not ColumnType.STRING:
+        return None
+    return [group_range(encoding.cut(encoding.casefold_prefix(operand)))]
+
+
+def _range(lower: bool, inclusive: bool) -> IndexRange:
+    def ranges(operand: Any, kind: Kind) -> list[Range]:
+        full = encoding.encode(operand, kind)
+        key, was_cut = encoding.cut(full), len(full) > encoding.MAX_VALUE_BYTES
+        after_ties = group_range(key).high
+        if lower:
+            return [Range(key if inclusive or was_cut else after_ties, HIGH_VALUES)]
+        return [Range(LOW, after_ties if inclusive or was_cut else key)]
+
+    return ranges
+
+
+def range_is_exact(flt: Filter, kind: Kind) -> bool:
+    """Whether a filter's key ranges hold exactly its matches (no operand cut at the key limit)."""
+    operands = flt.value if isinstance(flt.value, tuple) else (flt.value,)
+    for operand in operands:
+        if operand is None or isinstance(operand, bool):
+            continue
+        if flt.op == "starts_with":
+            size = len(encoding.casefold_prefix(operand))
+        else:
+            size = len(encoding.encode(operand, kind))
+        if size > encoding.MAX_VALUE_BYTES:
+            return False
+    return True
+
+
+# --- the registry ------------------------------------------------------------------------------
+Columnar = Callable[[Any, Any, Kind], Any]  # (column data, operand, kind) → Arrow booleans
+
+
+def _kernel(name: str) -> Columnar:
+    """The columnar form named ``name`` in ``query.columnar`` (pyarrow), loaded on first use."""
+
+    def run(data: Any, operand: Any, kind: Kind) -> Any:
+        from . import columnar
+
+        return getattr(columnar, name)(data, operand, kind)
+
+    return run
 
 
 @dataclass(frozen=True)
@@ -193,168 +421,68 @@ class Operator:
 
     name: str  # canonical: what Filter.op holds
     parse: Parse
+    from_json: FromJson
     predicate: Predicate
-    condition: Condition  # (expression, stored attribute, operand, type) → fragment or None
-    types: frozenset[ColumnType] = _ALL_TYPES
+    columnar: Columnar
+    index_range: IndexRange | None = None  # None: an index cannot narrow it
+    kinds: frozenset[str] = _ALL_KINDS
     two_valued: bool = False  # never UNKNOWN (``is``): ``not.`` is a plain negation
+    pins: bool = False  # keeps single values (an index walks them in row_index order)
 
-    def test(self, value: Any, operand: Any, kind: ColumnType, negated: bool = False) -> bool:
+    def test(self, value: Any, operand: Any, kind: Kind, negated: bool = False) -> bool:
         """Whether a value matches, under three-valued logic (UNKNOWN never matches)."""
+        result = self.truth(value, operand, kind, negated)
+        return bool(result)
+
+    def truth(self, value: Any, operand: Any, kind: Kind, negated: bool = False) -> bool | None:
+        """TRUE, FALSE or UNKNOWN (None) — what groups combine."""
         result = self.predicate(value, operand, kind)
         if result is None:
-            return False
+            return None
         return result != negated
 
+    def ranges(self, operand: Any, kind: Kind, negated: bool) -> list[Range] | None:
+        """Index key ranges holding every row the filter matches, or None."""
+        if negated:
+            # not.is.null keeps every value; other negations cannot narrow a key range.
+            return [_VALUES] if self.name == "is" and operand is None else None
+        return self.index_range(operand, kind) if self.index_range else None
 
-def _bad_value(field: Field, op: str, text: str, problem: str) -> InvalidQuery:
-    return InvalidQuery(
-        f"Invalid value for column '{field.name}' in '{op}.{text}': {problem}.",
-        {"column": field.name, "operator": op, "value": text, "type": str(field.type)},
+
+def _compare(symbol: str, compare: Callable[[Any, Any], bool], lower: bool, inclusive: bool) -> Operator:
+    return Operator(
+        symbol,
+        _typed,
+        _typed_json,
+        _ordered(compare),
+        _kernel(f"compare_{symbol}"),
+        _range(lower, inclusive),
+        _ORDERED_KINDS,
     )
 
 
-def _parse_typed(field: Field, op: str, text: str) -> Any:
-    try:
-        return parse_value(field, text)
-    except values.ValueProblem as exc:
-        raise _bad_value(field, op, text, str(exc)) from exc
-
-
-def _parse_text(field: Field, op: str, text: str) -> str:
-    return text
-
-
-def _parse_like(field: Field, op: str, text: str) -> str:
-    pattern = text.strip("*%")
-    if not pattern:
-        raise _bad_value(field, op, text, "the pattern has no text besides wildcards")
-    return pattern
-
-
-def _parse_in(field: Field, op: str, text: str) -> tuple[Any, ...]:
-    try:
-        items = split_list(text)
-    except ValueError as exc:
-        raise _bad_value(field, op, text, str(exc)) from exc
-    if len(items) > MAX_IN_ITEMS:
-        raise _bad_value(field, op, text, f"a list holds at most {MAX_IN_ITEMS} items")
-    return tuple(_parse_typed(field, op, item) for item in items)
-
-
-_IS_VALUES: dict[str, bool | None] = {"null": None, "true": True, "false": False}
-
-
-def _parse_is(field: Field, op: str, text: str) -> bool | None:
-    keyword = text.lower()
-    if keyword not in _IS_VALUES:
-        raise _bad_value(field, op, text, "is. takes null, true or false")
-    if keyword != "null" and field.type is not ColumnType.BOOLEAN:
-        raise _bad_value(
-            field, op, text, f"is.{keyword} applies to boolean columns only; this is a {field.type} column"
-        )
-    return _IS_VALUES[keyword]
-
-
-def _comparison(compare: Callable[[Any, Any, ColumnType], bool]) -> Predicate:
-    def predicate(value: Any, operand: Any, kind: ColumnType) -> bool | None:
-        return None if value is None else compare(value, operand, kind)
-
-    return predicate
-
-
-def _ordered(compare: Callable[[Any, Any], bool]) -> Predicate:
-    return _comparison(lambda value, operand, kind: compare(order_key(value, kind), order_key(operand, kind)))
-
-
-def _equal(value: Any, operand: Any, kind: ColumnType) -> bool:
-    return bool(equality_key(value, kind) == equality_key(operand, kind))
-
-
-def _in(value: Any, items: tuple[Any, ...], kind: ColumnType) -> bool:
-    key = equality_key(value, kind)
-    return any(key == equality_key(item, kind) for item in items)
-
-
-def _contains(value: Any, operand: str, kind: ColumnType) -> bool:
-    return operand.casefold() in values.text_of(value, kind).casefold()
-
-
-def _starts_with(value: Any, operand: str, kind: ColumnType) -> bool:
-    return values.text_of(value, kind).casefold().startswith(operand.casefold())
-
-
-def _is(value: Any, operand: bool | None, kind: ColumnType) -> bool:
-    return value is operand if operand is None else value is not None and bool(value) is operand
-
-
-def _compare_condition(symbol: str, exact: frozenset[ColumnType]) -> Condition:
-    def build(expr: Expression, attr: str, operand: Any, kind: ColumnType) -> str | None:
-        if kind not in exact:
-            return None
-        return f"{expr.add_name(attr)} {symbol} {expr.add_value(values.to_store(operand, kind))}"
-
-    return build
-
-
-def _neq_condition(expr: Expression, attr: str, operand: Any, kind: ColumnType) -> str | None:
-    if kind not in _EXACT_EQ:
-        return None
-    name = expr.add_name(attr)
-    # attribute_exists: a missing attribute (null) must not match, whatever DynamoDB's <> says.
-    return f"attribute_exists({name}) AND {name} <> {expr.add_value(values.to_store(operand, kind))}"
-
-
-def _in_condition(expr: Expression, attr: str, items: tuple[Any, ...], kind: ColumnType) -> str | None:
-    if kind not in _EXACT_EQ or len(items) > _DYNAMODB_MAX_IN:
-        return None
-    name = expr.add_name(attr)
-    placeholders = ", ".join(expr.add_value(values.to_store(item, kind)) for item in items)
-    return f"{name} IN ({placeholders})"
-
-
-def _is_condition(expr: Expression, attr: str, operand: bool | None, kind: ColumnType) -> str | None:
-    name = expr.add_name(attr)
-    if operand is None:
-        return f"attribute_not_exists({name})"  # nulls are absent attributes
-    return f"{name} = {expr.add_value(operand)}"
-
-
-def _no_condition(expr: Expression, attr: str, operand: Any, kind: ColumnType) -> str | None:
-    return None  # casefolded text: DynamoDB's contains/begins_with are case-sensitive
-
-
-_EQ = Operator("eq", _parse_typed, _comparison(_equal), _compare_condition("=", _EXACT_EQ))
-_CONTAINS = Operator("contains", _parse_text, _comparison(_contains), _no_condition)
+_CONTAINS = Operator("contains", _text, _text, _comparison(_contains), _kernel("contains"))
+_LIKE = Operator("contains", _like, _like, _comparison(_contains), _kernel("contains"))
 
 REGISTRY: dict[str, Operator] = {
-    "eq": _EQ,
-    "neq": Operator("neq", _parse_typed, _comparison(lambda v, o, k: not _equal(v, o, k)), _neq_condition),
-    "gt": Operator(
-        "gt", _parse_typed, _ordered(lambda a, b: a > b), _compare_condition(">", _EXACT_RANGE), _RANGE_TYPES
+    "eq": Operator("eq", _typed, _typed_json, _comparison(_equal), _kernel("equal"), _eq_range, pins=True),
+    "neq": Operator(
+        "neq", _typed, _typed_json, _comparison(lambda v, o, k: not _equal(v, o, k)), _kernel("not_equal")
     ),
-    "gte": Operator(
-        "gte",
-        _parse_typed,
-        _ordered(lambda a, b: a >= b),
-        _compare_condition(">=", _EXACT_RANGE),
-        _RANGE_TYPES,
-    ),
-    "lt": Operator(
-        "lt", _parse_typed, _ordered(lambda a, b: a < b), _compare_condition("<", _EXACT_RANGE), _RANGE_TYPES
-    ),
-    "lte": Operator(
-        "lte",
-        _parse_typed,
-        _ordered(lambda a, b: a <= b),
-        _compare_condition("<=", _EXACT_RANGE),
-        _RANGE_TYPES,
-    ),
+    "gt": _compare("gt", lambda a, b: a > b, lower=True, inclusive=False),
+    "gte": _compare("gte", lambda a, b: a >= b, lower=True, inclusive=True),
+    "lt": _compare("lt", lambda a, b: a < b, lower=False, inclusive=False),
+    "lte": _compare("lte", lambda a, b: a <= b, lower=False, inclusive=True),
     "contains": _CONTAINS,
-    "like": Operator("contains", _parse_like, _CONTAINS.predicate, _no_condition),
-    "ilike": Operator("contains", _parse_like, _CONTAINS.predicate, _no_condition),
-    "starts_with": Operator("starts_with", _parse_text, _comparison(_starts_with), _no_condition),
-    "in": Operator("in", _parse_in, _comparison(_in), _in_condition),
-    "is": Operator("is", _parse_is, _is, _is_condition, two_valued=True),
+    "like": _LIKE,
+    "ilike": _LIKE,
+    "starts_with": Operator(
+        "starts_with", _text, _text, _comparison(_starts_with), _kernel("starts_with"), _starts_with_range
+    ),
+    "match": Operator("match", _pattern, _pattern, _matches(True), _kernel("match")),
+    "imatch": Operator("imatch", _pattern, _pattern, _matches(False), _kernel("imatch")),
+    "in": Operator("in", _in_list, _in_json, _comparison(_in), _kernel("is_in"), _in_range, pins=True),
+    "is": Operator("is", _is_text, _is_json, _is, _kernel("is_"), _is_range, two_valued=True, pins=True),
 }
 
 
@@ -365,7 +493,7 @@ def valid_operators(field: Field | None = None) -> list[str]:
 
 def _applies(op: Operator, field: Field) -> bool:
     allowed = field.operators is None or op.name in field.operators
-    return allowed and field.type in op.types
+    return allowed and field.kind in op.kinds
 
 
 def operator_for(field: Field, op_name: str) -> Operator:
@@ -379,7 +507,7 @@ def operator_for(field: Field, op_name: str) -> Operator:
             {**details, "valid_operators": valid_operators()},
         )
     if not _applies(op, field):
-        kind = "the metadata field" if field.metadata else f"the {field.type} column"
+        kind = "the metadata field" if field.metadata else f"the {field.kind} field"
         usable = valid_operators(field)
         raise InvalidQuery(
             f"Operator '{op_name}' does not apply to {kind} '{field.name}'. Use one of: {', '.join(usable)}.",
@@ -388,34 +516,29 @@ def operator_for(field: Field, op_name: str) -> Operator:
     return op
 
 
-def make_filter(field: Field, op_name: str, text: str, negated: bool = False) -> Filter:
+def make_filter(field: Field, op_name: str, text: str, negated: bool = False, ref: Any = None) -> Filter:
     """The typed filter ``{field}=[not.]{op_name}.{text}``, or ``InvalidQuery`` saying what is wrong."""
+    from .ast import Ref
+
     op = operator_for(field, op_name)
     if text == "":
         raise InvalidQuery(
             f"The filter on '{field.name}' has no value after '{op_name}.'.",
             {"column": field.name, "operator": op_name, "value": ""},
         )
-    return Filter(field.name, op.name, op.parse(field, op_name, text), negated)
+    target = ref if ref is not None else Ref(field.name, field.path, field.as_text)
+    return Filter(target, op.name, op.parse(field, op_name, text), negated)
 
 
-def filter_condition(expr: Expression, flt: Filter, field: Field, attr: str | None = None) -> str | None:
-    """A DynamoDB condition matching exactly the items ``flt`` matches, or None when there is none.
+def make_json_filter(
+    field: Field, op_name: str, operand: Any, negated: bool = False, ref: Any = None
+) -> Filter:
+    """The typed filter of a ``where`` body entry ``{"<op>": <JSON operand>}``."""
+    from .ast import Ref
 
-    ``attr`` overrides the field's stored attribute. Placeholders are added to ``expr`` only
-    when a fragment is returned.
-    """
-    target = attr or field.attr
-    if target is None or not field.exact_conditions:
-        return None
-    op = REGISTRY[flt.op]
-    positive = op.condition(expr, target, flt.value, field.type)
-    if positive is None or not flt.negated:
-        return positive
-    if op.two_valued:
-        return f"NOT ({positive})"
-    # NOT of UNKNOWN stays UNKNOWN: a missing attribute must not match the negation either.
-    return f"attribute_exists({expr.add_name(target)}) AND NOT ({positive})"
+    op = operator_for(field, op_name)
+    target = ref if ref is not None else Ref(field.name, field.path, field.as_text)
+    return Filter(target, op.name, op.from_json(field, op_name, operand), negated)
 
 
 # --- PostgREST lists ------------------------------------------------------------------------------
@@ -435,7 +558,7 @@ def split_list(text: str) -> list[str]:
     position = 0
     while True:
         if body.startswith('"', position):
-            item, position = _quoted(body, position)
+            item, position = quoted_at(body, position)
             if position < len(body) and body[position] != ",":
                 raise ValueError("a quoted item must be followed by ',' or ')'")
         else:
@@ -453,7 +576,7 @@ def split_list(text: str) -> list[str]:
         position += 1  # the comma
 
 
-def _quoted(text: str, start: int) -> tuple[str, int]:
+def quoted_at(text: str, start: int) -> tuple[str, int]:
     """The unescaped text of the quoted string at ``start`` and the position after it."""
     chars: list[str] = []
     position = start + 1
@@ -481,5 +604,5 @@ def format_list(items: Iterable[str]) -> str:
 
 def unquote(text: str) -> tuple[str, str]:
     """A leading double-quoted name and the text after it; ``ValueError`` when not closed."""
-    name, end = _quoted(text, 0)
+    name, end = quoted_at(text, 0)
     return name, text[end:]

@@ -1,24 +1,33 @@
-"""The ``where`` object of bulk writes → the same typed filters a query string produces.
+"""The ``where`` object of bulk writes → the same typed conditions a query string produces.
 
 ``{"status": "active"}`` is equality, ``{"notes": null}`` is ``is.null``, and an object of
 operators applies each (AND): ``{"amount": {"gte": 100, "lt": 500}}``, ``{"tag": {"in":
 ["a", "b"]}}``, ``{"vip": {"is": true}}``, ``{"status": {"not": {"in": ["lost"]}}}``.
-Operands are JSON values typed by the column; the operators are the registry's, so bulk
-writes match exactly the rows the same filter matches in ``GET .../rows``. Raw expressions
-are never accepted.
+``{"or": [{...}, {...}]}`` and ``{"and": [...]}`` group conditions (nestable; ``{"not":
+{"or": [...]}}`` negates a group). A key may be a JSON path (``"meta->plan"``). Operands are
+JSON values typed by the field, checked by the operator registry, so bulk writes match
+exactly the rows the same filter matches in ``GET .../rows``. Raw expressions are never
+accepted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from .. import values
 from ..errors import InvalidBody, InvalidQuery
+from ..records import Column
 from . import operators
-from .ast import Filter
+from .ast import Condition, Group
+from .fields import Field, fields, resolve
+from .grammar import MAX_CONDITIONS, MAX_GROUP_DEPTH, parse_ref
+
+_GROUPS = ("or", "and")
 
 
-def parse_where(raw: Any, columns: list[dict[str, Any]], *, required: bool) -> tuple[Filter, ...]:
+def parse_where(
+    raw: Any, columns: tuple[Column, ...] | list[Column], *, required: bool
+) -> tuple[Condition, ...]:
     if raw is None and not required:
         return ()
     if not isinstance(raw, dict) or (required and not raw):
@@ -26,28 +35,65 @@ def parse_where(raw: Any, columns: list[dict[str, Any]], *, required: bool) -> t
         raise InvalidBody(
             f'"where" must be {need} mapping columns to values or operators.', {"field": "where"}
         )
-    known = operators.fields(columns)
-    filters: list[Filter] = []
+    known = fields(columns)
+    try:
+        conditions = _object(raw, known, depth=1)
+    except InvalidQuery as exc:  # the registry speaks of query strings; this is a body
+        raise InvalidBody(exc.message.replace("filter", "where condition"), exc.details) from exc
+    if sum(_size(condition) for condition in conditions) > MAX_CONDITIONS:
+        raise InvalidBody(f"A where holds at most {MAX_CONDITIONS} conditions.", {"field": "where"})
+    return tuple(conditions)
+
+
+def _size(condition: Condition) -> int:
+    return sum(_size(item) for item in condition.items) if isinstance(condition, Group) else 1
+
+
+def _object(raw: dict[str, Any], known: Mapping[str, Field], depth: int) -> list[Condition]:
+    found: list[Condition] = []
     for name, condition in raw.items():
-        field = known.get(name)
-        if field is None:
-            raise InvalidBody(f"Unknown column '{name}' in where.", {"column": name})
-        filters.extend(_conditions(field, condition))
-    return tuple(filters)
+        if name in _GROUPS and name not in known:
+            found.append(_group(name, condition, known, depth, negated=False))
+        elif (
+            name == "not"
+            and name not in known
+            and isinstance(condition, dict)
+            and condition.keys() <= {*_GROUPS}
+        ):
+            for kind, items in condition.items():
+                found.append(_group(kind, items, known, depth, negated=True))
+        else:
+            ref = parse_ref(name, known, "where")
+            found.extend(_conditions(resolve(ref, known), ref, condition))
+    return found
 
 
-def _conditions(field: operators.Field, condition: Any, negated: bool = False) -> list[Filter]:
+def _group(kind: str, items: Any, known: Mapping[str, Field], depth: int, *, negated: bool) -> Group:
+    if depth > MAX_GROUP_DEPTH:
+        raise InvalidBody(f"where groups nest at most {MAX_GROUP_DEPTH} deep.", {"field": "where"})
+    if not isinstance(items, list) or not items or not all(isinstance(item, dict) and item for item in items):
+        raise InvalidBody(
+            f'"{kind}" in where takes a non-empty array of non-empty condition objects.', {"field": kind}
+        )
+    parts: list[Condition] = []
+    for item in items:
+        inner = _object(item, known, depth + 1)
+        parts.append(inner[0] if len(inner) == 1 else Group("and", tuple(inner)))
+    return Group(kind, tuple(parts), negated)
+
+
+def _conditions(field: Field, ref: Any, condition: Any, negated: bool = False) -> list[Condition]:
     if not _is_operator_object(condition):
         op = "is" if condition is None else "eq"
-        return [_filter(field, op, condition, negated)]
-    found: list[Filter] = []
+        return [operators.make_json_filter(field, op, condition, negated, ref)]
+    found: list[Condition] = []
     for op, operand in condition.items():
         if op == "not":
             if not _is_operator_object(operand):
                 operand = {"eq": operand} if operand is not None else {"is": None}
-            found.extend(_conditions(field, operand, not negated))
+            found.extend(_conditions(field, ref, operand, not negated))
         else:
-            found.append(_filter(field, op, operand, negated))
+            found.append(operators.make_json_filter(field, op, operand, negated, ref))
     return found
 
 
@@ -57,49 +103,3 @@ def _is_operator_object(condition: Any) -> bool:
         and bool(condition)
         and all(key == "not" or key in operators.REGISTRY for key in condition)
     )
-
-
-def _filter(field: operators.Field, op_name: str, operand: Any, negated: bool) -> Filter:
-    """A typed filter from a JSON operand, checked by the registry like a query-string one."""
-    try:
-        op = operators.operator_for(field, op_name)
-    except InvalidQuery as exc:
-        raise InvalidBody(exc.message.replace("filter", "where condition"), exc.details) from exc
-    try:
-        value = _typed(field, op.name, operand)
-    except values.ValueProblem as exc:
-        raise InvalidBody(
-            f"Invalid value for column '{field.name}' in where ({op_name}): {exc}.",
-            {"column": field.name, "operator": op_name},
-        ) from exc
-    return Filter(field.name, op.name, value, negated)
-
-
-def _typed(field: operators.Field, op: str, operand: Any) -> Any:
-    if op == "is":
-        if operand is not None and not (isinstance(operand, bool) and str(field.type) == "boolean"):
-            raise values.ValueProblem("'is' takes null, or true/false on a boolean column")
-        return operand
-    if op in ("contains", "starts_with"):
-        if not isinstance(operand, str) or not operand:
-            raise values.ValueProblem(f"'{op}' takes non-empty text")
-        return operand
-    if op == "in":
-        if not isinstance(operand, list) or not operand or len(operand) > operators.MAX_IN_ITEMS:
-            raise values.ValueProblem(
-                f"'in' takes a non-empty array of at most {operators.MAX_IN_ITEMS} values"
-            )
-        return tuple(_single(field, item) for item in operand)
-    return _single(field, operand)
-
-
-def _single(field: operators.Field, operand: Any) -> Any:
-    if operand is None:
-        raise values.ValueProblem("null only matches with 'is' (or a bare null)")
-    if field.name == "id":
-        return operators.parse_value(field, operand) if isinstance(operand, str) else _not_id(operand)
-    return values.normalize(operand, field.type)
-
-
-def _not_id(operand: Any) -> Any:
-    raise values.ValueProblem("a row id is a UUID string")

@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from ..config import settings
 from ..jsonutil import to_native
+from ..records import Dataset
 from . import datasets as dataset_store
 from . import workspaces
 from .tables import cancellation_codes, error_code, meta, query_all, ws_pk
@@ -197,17 +198,7 @@ def commit_chunk(
     update["ExpressionAttributeValues"].update({":written": written, ":expected": expected_row})
     transact: list[dict[str, Any]] = [{"Update": update}]
     if dataset_id is not None and written:
-        transact.append(
-            {
-                "Update": {
-                    "TableName": settings().meta_table,
-                    "Key": dataset_store.dataset_key(workspace, dataset_id),
-                    "UpdateExpression": "ADD row_count :d",
-                    "ConditionExpression": "attribute_exists(pk)",
-                    "ExpressionAttributeValues": {":d": written},
-                }
-            }
-        )
+        transact.append({"Update": dataset_store.count_update(workspace, dataset_id, written)})
     _run(transact)
 
 
@@ -215,7 +206,7 @@ def swap_generation(
     workspace: str,
     import_id: str,
     owner: str,
-    dataset: dict[str, Any],
+    dataset: Dataset,
     *,
     generation: int,
     rows: int,
@@ -224,19 +215,14 @@ def swap_generation(
 ) -> None:
     """Make ``generation`` the dataset's live rows and finish the import, in one transaction.
 
-    Conditional on the dataset still showing the generation and row count that were read:
-    readers switch from all old rows to all new rows at this write. The workspace gives back
-    the replaced rows (the new ones were reserved before writing).
+    The counters are set to the new rows (conditioned on holding what was read: a delete of an
+    old row meanwhile makes it retry), the replace flag is dropped, and the workspace gets the
+    replaced rows back (the new ones were reserved before writing). Readers switch from all old
+    rows to all new rows at this write.
     """
-    old_generation = int(dataset.get("generation", 0))
-    old_rows = int(dataset.get("row_count", 0))
-    condition = "attribute_exists(pk) AND row_count = :old_rows AND "
-    condition += (
-        "(attribute_not_exists(generation) OR generation = :old_gen)"
-        if old_generation == 0
-        else "generation = :old_gen"
-    )
     table_name = settings().meta_table
+    counts = dataset_store.counts(workspace, dataset.id)
+    old_rows = sum(counts.values())
     finish_update = _update(
         workspace, import_id, owner, outcome, remove=("owner", "lease_until", "plan", "checkpoint")
     )
@@ -244,32 +230,70 @@ def swap_generation(
         {
             "Update": {
                 "TableName": table_name,
-                "Key": dataset_store.dataset_key(workspace, dataset["id"]),
-                "UpdateExpression": "SET generation = :gen, row_count = :rows, next_row_index = :next",
-                "ConditionExpression": condition,
-                "ExpressionAttributeValues": {
-                    ":gen": generation,
-                    ":rows": rows,
-                    ":next": next_row_index,
-                    ":old_rows": old_rows,
-                    ":old_gen": old_generation,
-                },
+                "Key": dataset_store.dataset_key(workspace, dataset.id),
+                "UpdateExpression": "SET generation = :gen",
+                "ConditionExpression": "attribute_exists(pk) AND generation = :old_gen",
+                "ExpressionAttributeValues": {":gen": generation, ":old_gen": dataset.generation},
             }
         },
+        {
+            "Update": {
+                "TableName": table_name,
+                "Key": dataset_store.state_key(workspace, dataset.id),
+                "UpdateExpression": "SET next_row_index = :next REMOVE replacing",
+                "ConditionExpression": "replacing = :import",
+                "ExpressionAttributeValues": {":next": next_row_index, ":import": import_id},
+            }
+        },
+        *(
+            {
+                "Update": {
+                    "TableName": table_name,
+                    "Key": dataset_store.count_key(workspace, dataset.id, shard),
+                    "UpdateExpression": "SET #rows = :rows",
+                    "ConditionExpression": "#rows = :old",
+                    "ExpressionAttributeNames": {"#rows": "rows"},
+                    "ExpressionAttributeValues": {":rows": rows if shard == 0 else 0, ":old": old},
+                }
+            }
+            for shard, old in counts.items()
+        ),
         {"Update": finish_update},
     ]
     if old_rows:
         transact.append(
-            {
-                "Update": {
-                    "TableName": table_name,
-                    "Key": workspaces.workspace_key(workspace),
-                    "UpdateExpression": "ADD row_count :d",
-                    "ExpressionAttributeValues": {":d": -old_rows},
-                }
-            }
+            {"Update": {"TableName": table_name, **workspaces.release_update(workspace, old_rows)}}
         )
     _run(transact)
+
+
+def set_replacing(workspace: str, dataset_id: str, import_id: str) -> None:
+    """Flag the dataset as being replaced by this import: row writes are refused until the swap."""
+    try:
+        meta().update_item(
+            Key=dataset_store.state_key(workspace, dataset_id),
+            UpdateExpression="SET replacing = :id",
+            ConditionExpression=(
+                "attribute_exists(pk) AND (attribute_not_exists(replacing) OR replacing = :id)"
+            ),
+            ExpressionAttributeValues={":id": import_id},
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            raise DatasetMoved from exc
+        raise
+
+
+def replace_running(workspace: str, import_id: str) -> bool:
+    """Whether the import flagged as replacing a dataset is still going."""
+    record = get(workspace, import_id)
+    return record is not None and record["status"] not in TERMINAL
+
+
+def forget_dataset(workspace: str, dataset_id: str) -> None:
+    """Remove the import records of a deleted dataset (its purge)."""
+    for record in list_for_dataset(workspace, dataset_id):
+        meta().delete_item(Key=import_key(workspace, str(record["id"])))
 
 
 class DatasetMoved(Exception):

@@ -22,6 +22,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
+from ..records import Dataset
 from . import encoding
 from .rows import ReadMeter, index_partition, to_native_item
 from .tables import rows
@@ -46,7 +47,7 @@ def group_range(value_key: bytes) -> Range:
 
 
 def walk(
-    dataset: dict[str, Any],
+    dataset: Dataset,
     slot: int,
     shard: int,
     ranges: list[Range],
@@ -84,10 +85,10 @@ def walk(
             yield from _sorted_groups(_pages(pk, slot, bounds, False, meter, page_size), exact_key)
 
 
-def count(dataset: dict[str, Any], slot: int, ranges: list[Range], meter: ReadMeter) -> int:
+def count(dataset: Dataset, slot: int, ranges: list[Range], meter: ReadMeter) -> int:
     """How many index entries fall in ``ranges`` over every shard (``Select=COUNT``)."""
     total = 0
-    for shard in range(int(dataset["shards"])):
+    for shard in range(dataset.shards):
         pk = index_partition(dataset, slot, shard)
         for bounds in ranges:
             kwargs: dict[str, Any] = {

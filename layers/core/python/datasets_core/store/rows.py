@@ -17,6 +17,7 @@ Layout (see README, "Storage layout"):
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -28,6 +29,7 @@ from .. import jsonutil, values
 from ..config import settings
 from ..errors import ApiError
 from ..observability import logger
+from ..records import Column, Dataset
 from . import encoding
 from .tables import error_code, rows
 
@@ -89,26 +91,22 @@ def oversize_problem(cells: Iterable[Any]) -> str | None:
     return None
 
 
-def generation(dataset: dict[str, Any]) -> int:
-    return int(dataset.get("generation", 0))
+def partition(dataset: Dataset, row_index: int, gen: int | None = None) -> str:
+    gen = dataset.generation if gen is None else gen
+    return f"{dataset.id}#{gen}.{row_index % dataset.shards}"
 
 
-def partition(dataset: dict[str, Any], row_index: int, gen: int | None = None) -> str:
-    gen = generation(dataset) if gen is None else gen
-    return f"{dataset['id']}#{gen}.{row_index % int(dataset['shards'])}"
+def partitions(dataset: Dataset, gen: int | None = None) -> list[str]:
+    gen = dataset.generation if gen is None else gen
+    return [f"{dataset.id}#{gen}.{shard}" for shard in range(dataset.shards)]
 
 
-def partitions(dataset: dict[str, Any], gen: int | None = None) -> list[str]:
-    gen = generation(dataset) if gen is None else gen
-    return [f"{dataset['id']}#{gen}.{shard}" for shard in range(int(dataset["shards"]))]
-
-
-def row_key(dataset: dict[str, Any], row_index: int) -> dict[str, Any]:
+def row_key(dataset: Dataset, row_index: int) -> dict[str, Any]:
     return {"pk": partition(dataset, row_index), "sk": row_index}
 
 
 def to_item(
-    dataset: dict[str, Any],
+    dataset: Dataset,
     row_index: int,
     row_id: str,
     fields: dict[str, Any],
@@ -117,7 +115,6 @@ def to_item(
     gen: int | None = None,
 ) -> dict[str, Any]:
     """The stored item of a row whose ``fields`` are already normalised for their columns."""
-    by_name = {column["name"]: column for column in dataset.get("columns", [])}
     item: dict[str, Any] = {
         "pk": partition(dataset, row_index, gen),
         "sk": row_index,
@@ -128,13 +125,14 @@ def to_item(
     for name, value in fields.items():
         if value is None:
             continue
-        column = by_name[name]
-        item[column["attr"]] = values.to_store(value, column["type"])
+        column = dataset.column(name)
+        assert column is not None, f"unknown column {name!r}"
+        item[column.attr] = values.to_store(value, column.type)
     item.update(index_keys(dataset, row_index, fields, gen))
     return item
 
 
-def from_item(dataset: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
+def from_item(dataset: Dataset, item: dict[str, Any]) -> dict[str, Any]:
     """The API form of a stored row: metadata first, then every column in schema order."""
     row: dict[str, Any] = {
         "id": item["id"],
@@ -142,14 +140,14 @@ def from_item(dataset: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
         "created_at": item["ca"],
         "updated_at": item["ua"],
     }
-    for column in dataset.get("columns", []):
+    for column in dataset.columns:
         # Every column appears, null when the row has no value: rows read like a table's.
-        row[column["name"]] = values.from_store(item.get(column["attr"]), column["type"])
+        row[column.name] = values.from_store(item.get(column.attr), column.type)
     return row
 
 
 def index_keys(
-    dataset: dict[str, Any], row_index: int, fields: dict[str, Any], gen: int | None = None
+    dataset: Dataset, row_index: int, fields: dict[str, Any], gen: int | None = None
 ) -> dict[str, Any]:
     """Index slot attributes of a row: per indexed column, its partition and sort key.
 
@@ -161,40 +159,42 @@ def index_keys(
 
 
 def index_columns(
-    dataset: dict[str, Any],
+    dataset: Dataset,
     row_indexes: Sequence[int],
     cells: Mapping[str, Sequence[Any]],
     gen: int | None = None,
+    columns: Sequence[Column] | None = None,
 ) -> list[tuple[str, list[Any]]]:
     """``index_keys`` of many rows at once, attribute by attribute: ``(attribute, one value
     per row)``. ``cells`` holds each indexed column's stored values in ``row_indexes`` order
     (a missing column is all nulls). Imports build items column by column this way: per
-    cell it is one encoding, where a row at a time would also redo every lookup."""
-    indexed = [column for column in dataset.get("columns", ()) if column.get("slot")]
+    cell it is one encoding, where a row at a time would also redo every lookup. ``columns``
+    limits the entries to those columns (default: every column holding a slot)."""
+    indexed = list(dataset.slotted if columns is None else columns)
     if not indexed:
         return []
-    gen = generation(dataset) if gen is None else gen
-    shards = int(dataset["shards"])
+    gen = dataset.generation if gen is None else gen
+    shards = dataset.shards
     shard_of = [row_index % shards for row_index in row_indexes]
     suffixes = [encoding.row_index_suffix(row_index) for row_index in row_indexes]
     nulls = [None] * len(row_indexes)
     attrs: list[tuple[str, list[Any]]] = []
     for column in indexed:
-        slot = int(column["slot"])
+        slot = int(column.slot or 0)
         partitions = [index_partition(dataset, slot, shard, gen) for shard in range(shards)]
         attrs.append((f"x{slot}p", [partitions[shard] for shard in shard_of]))
-        keys = encoding.sort_keys(cells.get(column["name"], nulls), column["type"], suffixes)
+        keys = encoding.sort_keys(cells.get(column.name, nulls), column.type, suffixes)
         attrs.append((f"x{slot}s", keys))
     return attrs
 
 
-def index_partition(dataset: dict[str, Any], slot: int, shard: int, gen: int | None = None) -> str:
-    gen = generation(dataset) if gen is None else gen
-    return f"{dataset['id']}#{gen}#{slot}.{shard}"
+def index_partition(dataset: Dataset, slot: int, shard: int, gen: int | None = None) -> str:
+    gen = dataset.generation if gen is None else gen
+    return f"{dataset.id}#{gen}#{slot}.{shard}"
 
 
 # --- reads -----------------------------------------------------------------------------------
-def get(dataset: dict[str, Any], row_index: int) -> dict[str, Any] | None:
+def get(dataset: Dataset, row_index: int) -> dict[str, Any] | None:
     item = rows().get_item(Key=row_key(dataset, row_index), ConsistentRead=True).get("Item")
     return to_native_item(item) if item else None
 
@@ -205,13 +205,17 @@ def to_native_item(item: dict[str, Any]) -> dict[str, Any]:
 
 
 class ReadMeter:
-    """Counts what a request reads (the sum of ScannedCount), reported as ``meta.items_read``."""
+    """Counts what a request reads (the sum of ScannedCount), reported as ``meta.items_read``.
+
+    Shard reads run in parallel threads, hence the lock."""
 
     def __init__(self) -> None:
         self.items_read = 0
+        self._lock = threading.Lock()
 
     def add(self, page: dict[str, Any]) -> None:
-        self.items_read += int(page.get("ScannedCount", page.get("Count", 0)))
+        with self._lock:
+            self.items_read += int(page.get("ScannedCount", page.get("Count", 0)))
 
 
 def query_partition(
@@ -224,8 +228,10 @@ def query_partition(
     descending: bool = False,
     page_size: int | None = None,
     after_sk: int | None = None,
+    max_items: int | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Items of one partition in ``sk`` order (lazily, page by page), after ``after_sk`` if given."""
+    """Items of one partition in ``sk`` order (lazily, page by page), after ``after_sk`` if
+    given, at most ``max_items``."""
     key: Any = Key("pk").eq(pk)
     if after_sk is not None:
         key = key & (Key("sk").lt(after_sk) if descending else Key("sk").gt(after_sk))
@@ -242,14 +248,56 @@ def query_partition(
             kwargs["ExpressionAttributeValues"] = value_map
     if page_size:
         kwargs["Limit"] = page_size
+    yielded = 0
     while True:
+        if max_items is not None:
+            kwargs["Limit"] = min(kwargs.get("Limit", max_items), max_items - yielded)
         page = rows().query(**kwargs)
         meter.add(page)
         for item in page.get("Items", []):
             yield to_native_item(item)
-        if "LastEvaluatedKey" not in page:
+            yielded += 1
+        if "LastEvaluatedKey" not in page or (max_items is not None and yielded >= max_items):
             return
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def query_range(pk: str, low: int, high: int, meter: ReadMeter) -> list[dict[str, Any]]:
+    """Items of one partition with ``low <= sk <= high``, strongly consistent."""
+    kwargs: dict[str, Any] = {
+        "KeyConditionExpression": Key("pk").eq(pk) & Key("sk").between(low, high),
+        "ConsistentRead": True,
+    }
+    found: list[dict[str, Any]] = []
+    while True:
+        page = rows().query(**kwargs)
+        meter.add(page)
+        found.extend(to_native_item(item) for item in page.get("Items", []))
+        if "LastEvaluatedKey" not in page:
+            return found
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def batch_get(keys: list[dict[str, Any]], meter: ReadMeter) -> list[dict[str, Any]]:
+    """The items of up to 100 keys that exist, strongly consistent (unprocessed keys retried)."""
+    table_name = settings().rows_table
+    pending = list(keys)
+    found: list[dict[str, Any]] = []
+    attempt = 0
+    while pending:
+        response = rows().meta.client.batch_get_item(
+            RequestItems={table_name: {"Keys": pending, "ConsistentRead": True}}
+        )
+        items = response.get("Responses", {}).get(table_name, [])
+        meter.add({"ScannedCount": len(items)})
+        found.extend(to_native_item(item) for item in items)
+        pending = response.get("UnprocessedKeys", {}).get(table_name, {}).get("Keys", [])
+        if pending:
+            attempt += 1
+            if attempt >= _MAX_BATCH_ATTEMPTS:
+                raise WriteIncomplete([], "The storage service is busy; retry the request.")
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))
+    return found
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -355,14 +403,58 @@ def replace_if_unchanged(item: dict[str, Any], *, expected: dict[str, Any]) -> d
     return item
 
 
-def delete_row(key: dict[str, Any], *, expected_id: str) -> dict[str, Any] | None:
-    """Delete a row if it exists with ``expected_id``; the deleted item, or None."""
+def update_fields(
+    dataset: Dataset,
+    item: dict[str, Any],
+    changes: dict[str, Any],
+    updated_at: str,
+    *,
+    unchanged: dict[str, Any] | None = None,
+) -> dict[str, Any] | None:
+    """Set some columns of a row in place (``changes``: column name → normalised value, None
+    removes it), with their index entries and ``ua``; other attributes — and the index entries
+    of columns not changed — are not rewritten. Conditional on the row existing with its id
+    and on every ``unchanged`` attribute still holding its stored value (None: absent). The
+    row as it was before, or None when a condition failed."""
+    names: dict[str, str] = {"#id": "id", "#ua": "ua"}
+    values_: dict[str, Any] = {":id": item["id"], ":ua": updated_at}
+    sets, removes = ["#ua = :ua"], []
+    fields = {}
+    for number, (name, value) in enumerate(changes.items()):
+        column = dataset.column(name)
+        assert column is not None, f"unknown column {name!r}"
+        names[f"#c{number}"] = column.attr
+        if value is None:
+            removes.append(f"#c{number}")
+        else:
+            values_[f":c{number}"] = values.to_store(value, column.type)
+            sets.append(f"#c{number} = :c{number}")
+        if column.slot is not None:
+            fields[name] = [value]
+    changed_slots = [column for column in dataset.slotted if column.name in fields]
+    for number, (attr, keys) in enumerate(
+        index_columns(dataset, [int(item["sk"])], fields, None, changed_slots)
+    ):
+        names[f"#x{number}"] = attr
+        values_[f":x{number}"] = keys[0]
+        sets.append(f"#x{number} = :x{number}")
+    conditions = ["#id = :id"]
+    for number, (attr, stored) in enumerate((unchanged or {}).items()):
+        names[f"#w{number}"] = attr
+        if stored is None:
+            conditions.append(f"attribute_not_exists(#w{number})")
+        else:
+            values_[f":w{number}"] = stored
+            conditions.append(f"#w{number} = :w{number}")
+    expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
     try:
-        response = rows().meta.client.delete_item(  # thread-safe client (see above)
+        response = rows().meta.client.update_item(  # the client: bulk writes call this from threads
             TableName=settings().rows_table,
-            Key={"pk": key["pk"], "sk": key["sk"]},
-            ConditionExpression="id = :id",
-            ExpressionAttributeValues={":id": expected_id},
+            Key={"pk": item["pk"], "sk": item["sk"]},
+            UpdateExpression=expression,
+            ConditionExpression=" AND ".join(conditions),
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values_,
             ReturnValues="ALL_OLD",
         )
     except ClientError as exc:
@@ -372,26 +464,87 @@ def delete_row(key: dict[str, Any], *, expected_id: str) -> dict[str, Any] | Non
     return to_native_item(response.get("Attributes") or {}) or None
 
 
+def restore(item: dict[str, Any], *, written_at: str) -> bool:
+    """Put a row back as it was, if nobody wrote it after ``written_at`` (an undo)."""
+    try:
+        rows().meta.client.put_item(
+            TableName=settings().rows_table,
+            Item=item,
+            ConditionExpression="ua = :ua",
+            ExpressionAttributeValues={":ua": written_at},
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def remove_new(items: list[dict[str, Any]]) -> None:
+    """Delete rows this request wrote and must not keep (an undo; they were never counted)."""
+    batch_write(delete_requests(items))
+
+
+def delete_row(
+    key: dict[str, Any], *, expected_id: str, unchanged: dict[str, Any] | None = None
+) -> dict[str, Any] | None:
+    """Delete a row if it exists with ``expected_id`` (and its ``unchanged`` attributes still
+    hold their stored values, None: absent); the deleted item, or None."""
+    names: dict[str, str] = {}
+    values_: dict[str, Any] = {":id": expected_id}
+    conditions = ["id = :id"]
+    for number, (attr, stored) in enumerate((unchanged or {}).items()):
+        names[f"#w{number}"] = attr
+        if stored is None:
+            conditions.append(f"attribute_not_exists(#w{number})")
+        else:
+            values_[f":w{number}"] = stored
+            conditions.append(f"#w{number} = :w{number}")
+    kwargs: dict[str, Any] = {
+        "TableName": settings().rows_table,
+        "Key": {"pk": key["pk"], "sk": key["sk"]},
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeValues": values_,
+        "ReturnValues": "ALL_OLD",
+    }
+    if names:
+        kwargs["ExpressionAttributeNames"] = names
+    try:
+        response = rows().meta.client.delete_item(**kwargs)  # thread-safe client (see above)
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
+    return to_native_item(response.get("Attributes") or {}) or None
+
+
 def set_index_entries(
-    dataset: dict[str, Any],
-    item: dict[str, Any],
-    row: dict[str, Any],
-    building: list[dict[str, Any]],
-    retired_slots: list[int],
+    dataset: Dataset, item: dict[str, Any], building: list[Column], retired_slots: list[int]
 ) -> None:
     """Backfill index entries of ``building`` columns and drop those of retired slots.
 
-    Skipped when the row changed since it was read: that write already stored its entries.
+    Conditional on the building columns' values being those read: an entry is a function of
+    its value, and a write that changed the value wrote the entry itself (every write fills
+    every slot, building ones too). A change to another column meanwhile does not matter.
     """
-    fields = {column["name"]: row.get(column["name"]) for column in building}
-    entries = index_keys({**dataset, "columns": building}, int(item["sk"]), fields)
+    row = from_item(dataset, item)
+    fields = {column.name: [row.get(column.name)] for column in building}
+    entries = index_columns(dataset, [int(item["sk"])], fields, None, building)
     names: dict[str, str] = {}
-    values_: dict[str, Any] = {":ua": item["ua"]}
-    sets, removes = [], []
-    for number, (attr, value) in enumerate(entries.items()):
+    values_: dict[str, Any] = {}
+    sets, removes, conditions = [], [], ["attribute_exists(pk)"]
+    for number, (attr, keys) in enumerate(entries):
         names[f"#s{number}"] = attr
-        values_[f":s{number}"] = value
+        values_[f":s{number}"] = keys[0]
         sets.append(f"#s{number} = :s{number}")
+    for number, column in enumerate(building):
+        names[f"#v{number}"] = column.attr
+        stored = item.get(column.attr)
+        if stored is None:
+            conditions.append(f"attribute_not_exists(#v{number})")
+        else:
+            values_[f":v{number}"] = stored
+            conditions.append(f"#v{number} = :v{number}")
     for number, slot in enumerate(retired_slots):
         for suffix in ("p", "s"):
             names[f"#r{number}{suffix}"] = f"x{slot}{suffix}"
@@ -406,14 +559,17 @@ def set_index_entries(
     )
     if not update:
         return
+    kwargs: dict[str, Any] = {
+        "TableName": settings().rows_table,
+        "Key": {"pk": item["pk"], "sk": item["sk"]},
+        "UpdateExpression": update,
+        "ConditionExpression": " AND ".join(conditions),
+        "ExpressionAttributeNames": names,
+    }
+    if values_:
+        kwargs["ExpressionAttributeValues"] = values_
     try:
-        rows().update_item(
-            Key={"pk": item["pk"], "sk": item["sk"]},
-            UpdateExpression=update,
-            ConditionExpression="ua = :ua",
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values_,
-        )
+        rows().meta.client.update_item(**kwargs)
     except ClientError as exc:
         if error_code(exc) != "ConditionalCheckFailedException":
             raise

@@ -1,0 +1,1 @@
+"""Background jobs on one engine (``engine``): purges, index backfills, compaction."""
