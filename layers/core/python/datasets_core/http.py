@@ -32,6 +32,8 @@ from .errors import ApiError, InsufficientScope, InvalidBody, PayloadTooLarge, U
 from .jsonutil import dumps
 from .observability import logger
 
+_NOT_UTF8 = "The request body is not valid UTF-8 (JSON bodies are UTF-8 text)."
+_TOO_DEEP = "The request body is nested too deeply."
 # Query parameters that look like an API key; refused so keys never land in access logs.
 _KEY_QUERY_PARAMS = {"api_key", "apikey", "key", "access_token", "token", "x-api-key"}
 
@@ -130,11 +132,16 @@ class Api:
 
     def json_body(self) -> Any:
         """The body as JSON, or ``invalid_body``; for endpoints whose body has several shapes."""
-        raw = self.event.decoded_body
+        try:
+            raw = self.event.decoded_body
+        except UnicodeDecodeError as exc:
+            raise InvalidBody(_NOT_UTF8) from exc
         if raw is None or raw == "":
             raise InvalidBody("A JSON request body is required.")
         try:
             return json.loads(raw)
+        except RecursionError as exc:
+            raise InvalidBody(_TOO_DEEP) from exc
         except (ValueError, TypeError) as exc:
             raise InvalidBody("The request body is not valid JSON.") from exc
 
@@ -226,8 +233,22 @@ def _declares_params(func: Callable[..., Any]) -> bool:
     return any(get_origin(hint) is Annotated for name, hint in hints.items() if name != "return")
 
 
+def _request_json(text: str) -> Any:
+    """How Powertools parses a body for a request model: every refusal is the caller's 400."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise  # Powertools reports it as ``json_invalid`` (see ``_validation_error``)
+    except RecursionError as exc:
+        raise InvalidBody(_TOO_DEEP) from exc
+    except ValueError as exc:  # Python refuses integers of more than 4,300 digits
+        raise InvalidBody("The request body holds a number with too many digits.") from exc
+
+
 def _resolver(*, validation: bool) -> APIGatewayRestResolver:
-    resolver = APIGatewayRestResolver(enable_validation=validation, serializer=dumps)
+    resolver = APIGatewayRestResolver(
+        enable_validation=validation, serializer=dumps, json_body_deserializer=_request_json
+    )
 
     @resolver.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
@@ -235,6 +256,16 @@ def _resolver(*, validation: bool) -> APIGatewayRestResolver:
         if exc.code == "internal_error":  # SPEC §2: with a request id in ``details``
             details = {**details, "request_id": getattr(resolver.lambda_context, "aws_request_id", None)}
         return envelope_error(exc.status, exc.code, exc.message, details)
+
+    # Bodies Powertools parses for a request model: bytes that are not UTF-8, JSON nested past
+    # the parser's depth. Both are the caller's input, never a server error.
+    @resolver.exception_handler(UnicodeDecodeError)
+    def _not_utf8(_exc: UnicodeDecodeError) -> Response:
+        return envelope_error(400, "invalid_body", _NOT_UTF8)
+
+    @resolver.exception_handler(RecursionError)
+    def _too_deep(_exc: RecursionError) -> Response:
+        return envelope_error(400, "invalid_body", _TOO_DEEP)
 
     @resolver.exception_handler(RequestValidationError)
     def _request_validation(exc: RequestValidationError) -> Response:
