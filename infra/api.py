@@ -148,6 +148,7 @@ class Api(Construct):
         code: lambda_.Code,
         core_layer: lambda_.ILayerVersion,
         environment: Mapping[str, str],
+        extra_layers: Mapping[str, lambda_.ILayerVersion] | None = None,
         routes: Mapping[str, Route] = ROUTES,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -155,13 +156,17 @@ class Api(Construct):
         self._maintenance_queue = maintenance_queue
 
         self.functions: dict[str, lambda_.Function] = {}
+        extra = dict(extra_layers or {})
         for name, route in routes.items():
+            unknown = set(route.layers) - set(extra)
+            if unknown:
+                raise ValueError(f"route {name}: no layer named {sorted(unknown)}")
             fn = python_function(
                 self,
                 _pascal(name),
                 function=name,
                 code=code,
-                layers=[core_layer],
+                layers=[core_layer, *(extra[layer] for layer in route.layers)],
                 environment=environment,
                 memory_size=API_MEMORY_MB,
                 timeout=API_TIMEOUT,

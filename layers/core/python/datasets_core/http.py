@@ -284,11 +284,3 @@ def _resolver(*, validation: bool) -> APIGatewayRestResolver:
         )
 
     return resolver
-
-
-def openapi_resolver(apis: list[Api]) -> APIGatewayRestResolver:
-    """One resolver holding every endpoint's router, for the OpenAPI document."""
-    resolver = APIGatewayRestResolver(enable_validation=True)
-    for api in apis:
-        resolver.include_router(api.router)
-    return resolver

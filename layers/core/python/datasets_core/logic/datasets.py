@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import auth
 from ..config import settings
 from ..errors import InvalidBody, InvalidQuery
-from ..models import CreateDataset, UpdateDataset
 from ..query.paging import parse_page, single
 from ..store import datasets as dataset_store
 from ..timeutil import now_iso
 from . import indexes, maintenance
+
+if TYPE_CHECKING:  # pydantic models: the read and delete functions must not load pydantic
+    from ..models import CreateDataset, UpdateDataset
 
 SORT_FIELDS = ("name", "created_at", "updated_at", "row_count")
 
