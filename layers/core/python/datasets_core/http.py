@@ -32,6 +32,7 @@ from .errors import ApiError, InsufficientScope, InvalidBody, PayloadTooLarge, U
 from .jsonutil import dumps
 from .observability import logger
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _NOT_UTF8 = "The request body is not valid UTF-8 (JSON bodies are UTF-8 text)."
 _TOO_DEEP = "The request body is nested too deeply."
 # Query parameters that look like an API key; refused so keys never land in access logs.
@@ -67,7 +68,31 @@ def created(data: Any) -> Response:
     return ok(data, status=201)
 
 
-def _validation_error(exc: RequestValidationError) -> Response:
+def not_json(sent_content_type: str | None) -> InvalidBody:
+    """The error for a body that does not parse as JSON, saying what was sent when we can tell.
+
+    Bodies are read as JSON whatever their Content-Type (``_as_json_request``), so a form or
+    CSV body is only refused once it turns out not to be JSON."""
+    sent = (sent_content_type or "").split(";")[0].strip().lower()
+    details = {"content_type": sent_content_type} if sent_content_type else {}
+    if sent == "text/csv":
+        return InvalidBody(
+            "This endpoint takes JSON; the body was sent as text/csv. Send the rows as JSON "
+            '(Content-Type: application/json), e.g. {"rows": [{"name": "Acme"}]}; to load a CSV file, '
+            "use POST /v1/datasets/{dataset_id}/uploads or the drop folder.",
+            details,
+        )
+    if sent in _FORM_TYPES:
+        return InvalidBody(
+            f"This endpoint takes JSON; the body was sent as a form ({sent}) and is not JSON. Send "
+            "a JSON body with 'Content-Type: application/json', e.g. "
+            """curl -H 'Content-Type: application/json' -d '{"name": "Leads"}'.""",
+            details,
+        )
+    return InvalidBody("The request body is not valid JSON.", details)
+
+
+def _validation_error(exc: RequestValidationError, sent_content_type: str | None = None) -> Response:
     errors = exc.errors()
     first = errors[0] if errors else {}
     location = first.get("loc", ("body",))
@@ -75,7 +100,8 @@ def _validation_error(exc: RequestValidationError) -> Response:
     field = ".".join(str(part) for part in location[1:]) or None
     reason = first.get("msg", "invalid value")
     if where == "body" and first.get("type") == "json_invalid":
-        return envelope_error(400, "invalid_body", "The request body is not valid JSON.")
+        refusal = not_json(sent_content_type)
+        return envelope_error(400, refusal.code, refusal.message, refusal.details)
     code = "invalid_body" if where == "body" else "invalid_query"
     message = f"{field}: {reason}" if field else reason
     details = {
@@ -119,6 +145,8 @@ class Api:
         if principal is not None:
             self.resolver.append_context(principal=principal)
             logger.append_keys(workspace=principal.workspace, key_id=principal.key_id)
+        # What the caller declared, for the error of a body that is not JSON after all.
+        self.resolver.append_context(sent_content_type=_header_ci(event.get("headers"), "content-type"))
         return self.resolver.resolve(_as_json_request(event), context)
 
     # --- request helpers ----------------------------------------------------------------
@@ -143,7 +171,7 @@ class Api:
         except RecursionError as exc:
             raise InvalidBody(_TOO_DEEP) from exc
         except (ValueError, TypeError) as exc:
-            raise InvalidBody("The request body is not valid JSON.") from exc
+            raise not_json(self.resolver.context.get("sent_content_type")) from exc
 
     def query_params(self) -> dict[str, list[str]]:
         """Every query parameter with all of its values (filters may repeat a column)."""
@@ -269,7 +297,7 @@ def _resolver(*, validation: bool) -> APIGatewayRestResolver:
 
     @resolver.exception_handler(RequestValidationError)
     def _request_validation(exc: RequestValidationError) -> Response:
-        return _validation_error(exc)
+        return _validation_error(exc, resolver.context.get("sent_content_type"))
 
     @resolver.not_found
     def _not_found(_exc: Exception) -> Response:

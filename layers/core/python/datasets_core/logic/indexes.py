@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .. import suggest
 from ..config import settings
 from ..errors import InvalidBody
 from ..store.encoding import INDEXABLE
@@ -33,7 +34,9 @@ def with_indexes(columns: list[dict[str, Any]], names: list[str], *, status: str
     for name in dict.fromkeys(names):
         column = by_name.get(name)
         if column is None:
-            raise InvalidBody(f"Cannot index unknown column '{name}'.", {"column": name})
+            raise InvalidBody(
+                *suggest.unknown_column(name, by_name, " (only existing columns can be indexed)")
+            )
         if column["type"] not in INDEXABLE:
             raise InvalidBody(f"Column '{name}' holds {column['type']} values, which cannot be indexed.")
         if column.get("slot"):

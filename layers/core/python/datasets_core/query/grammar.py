@@ -21,9 +21,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .. import suggest
 from ..errors import InvalidQuery
 from .ast import Filter, OrderTerm, RowsQuery
-from .operators import Field, field_of, fields, make_filter, unquote
+from .operators import Field, field_of, fields, make_filter, unquote, user_names
 from .paging import parse_page, single
 
 RESERVED_PARAMS = frozenset({"select", "order", "limit", "offset", "search", "distinct", "count", "cursor"})
@@ -170,9 +171,7 @@ def _order_term(item: str, known: Mapping[str, Field]) -> OrderTerm:
                 problem = problem or exc
     if problem is not None:
         raise problem
-    raise InvalidQuery(
-        f"Unknown column '{_without_modifiers(stripped)}'.", {"column": _without_modifiers(stripped)}
-    )
+    raise InvalidQuery(*suggest.unknown_column(_without_modifiers(stripped), user_names(known)))
 
 
 def _with_modifiers(name: str, suffix: str) -> OrderTerm:

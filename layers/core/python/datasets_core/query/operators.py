@@ -45,7 +45,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
-from .. import values
+from .. import suggest, values
 from ..columns import ColumnType
 from ..errors import InvalidQuery
 from .ast import Filter
@@ -104,8 +104,13 @@ def field_of(name: str, known: Mapping[str, Field]) -> Field:
     """The field called ``name``, or ``InvalidQuery`` naming the unknown column."""
     found = known.get(name)
     if found is None:
-        raise InvalidQuery(f"Unknown column '{name}'.", {"column": name})
+        raise InvalidQuery(*suggest.unknown_column(name, user_names(known)))
     return found
+
+
+def user_names(known: Mapping[str, Field]) -> list[str]:
+    """The dataset's column names, then the metadata fields: what a mistyped name is compared to."""
+    return [name for name, field in known.items() if not field.metadata] + list(METADATA)
 
 
 def parse_value(field: Field, text: str) -> Any:
@@ -217,7 +222,12 @@ def _parse_typed(field: Field, op: str, text: str) -> Any:
     try:
         return parse_value(field, text)
     except values.ValueProblem as exc:
-        raise _bad_value(field, op, text, str(exc)) from exc
+        error = _bad_value(field, op, text, str(exc))
+        if " " in text:  # the likely cause: a '+' (1e+5, +02:00) sent raw arrives as a space
+            hint = "If the value had a '+', send it as %2B: a raw '+' in a query string means a space."
+            error.message += " " + hint
+            error.details["hint"] = hint
+        raise error from exc
 
 
 def _parse_text(field: Field, op: str, text: str) -> str:

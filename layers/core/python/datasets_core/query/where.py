@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import values
+from .. import suggest, values
 from ..errors import InvalidBody, InvalidQuery
 from . import operators
 from .ast import Filter
@@ -31,7 +31,7 @@ def parse_where(raw: Any, columns: list[dict[str, Any]], *, required: bool) -> t
     for name, condition in raw.items():
         field = known.get(name)
         if field is None:
-            raise InvalidBody(f"Unknown column '{name}' in where.", {"column": name})
+            raise InvalidBody(*suggest.unknown_column(name, operators.user_names(known), " in where"))
         filters.extend(_conditions(field, condition))
     return tuple(filters)
 
