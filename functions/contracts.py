@@ -419,7 +419,6 @@ CONTRACTS: dict[str, Contract] = {
     "delete_dataset": Contract(
         DATASETS,
         Answer(data=m.DeletedDataset, description="Gone at once; rows are removed in the background."),
-        errors=("conflict",),
     ),
     "query_rows": Contract(
         ROWS,
