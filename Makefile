@@ -1,20 +1,32 @@
 # Two commands set up everything: `make run` and `make test` (both install into .venv first).
+# `make run` installs only what the local stack needs (extra `local`); `make test` (and
+# `make install`) add the CDK, linters and test tools (extra `dev`). One .venv; a stamp file
+# per extra, so a second `make run` installs nothing.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+PIP := $(PY) -m pip install -q --disable-pip-version-check --no-compile
+LOCAL_STAMP := $(VENV)/.installed-local
+DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: install run test test-unit test-integration test-infra test-e2e lint synth layers bench clean
+.PHONY: install install-local run test test-unit test-integration test-infra test-e2e lint synth layers bench clean
 
-$(STAMP): pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	touch $(STAMP)
+$(PY):
+	$(PYTHON) -m venv $(VENV)
 
-install: $(STAMP)
+$(LOCAL_STAMP): pyproject.toml | $(PY)
+	$(PIP) -e '.[local]'
+	touch $@
 
-run: install
+$(DEV_STAMP): pyproject.toml $(LOCAL_STAMP)
+	$(PIP) -e '.[dev]'
+	touch $@
+
+install-local: $(LOCAL_STAMP)
+
+install: $(DEV_STAMP)
+
+run: install-local
 	$(PY) -m local
 
 test: install

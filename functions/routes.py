@@ -2,7 +2,8 @@
 
 Read by ``infra/api.py`` (one Lambda function, one API Gateway method and its IAM grants per
 route) and by the local server (which dispatches on it exactly as API Gateway would).
-Adding an endpoint is one entry here and one ``functions/<function>/handler.py``.
+Adding an endpoint is one entry here, one ``functions/<function>/handler.py`` and its contract
+in ``functions/contracts.py`` (what it takes and answers, for the OpenAPI document).
 
 Paths are relative to the ``v1`` stage: API Gateway serves ``/v1`` + path.
 """
@@ -21,6 +22,9 @@ DROP_PUT = "drop:put"
 DROP_READ = "drop:read"
 MAINTENANCE_SEND = "maintenance:send"
 
+# Layers a function may need beyond the core layer (built by infra/build_layers.py).
+DOCS_LAYER = "docs"  # Swagger UI's files
+
 
 @dataclass(frozen=True)
 class Route:
@@ -30,12 +34,14 @@ class Route:
     scope: str | None
     grants: tuple[str, ...] = ()
     summary: str = ""
+    layers: tuple[str, ...] = ()
 
 
 _TABLE: tuple[Route, ...] = (
     Route("GET", "/health", "health", None, (), "Liveness check"),
     Route("GET", "/openapi.json", "openapi", None, (), "OpenAPI document"),
     Route("GET", "/docs", "docs", None, (), "Swagger UI"),
+    Route("GET", "/docs/{asset}", "docs_asset", None, (), "Swagger UI files", layers=(DOCS_LAYER,)),
     Route("GET", "/keys", "list_keys", "keys:admin", (META_READ,), "List API keys"),
     Route("POST", "/keys", "create_key", "keys:admin", (META_WRITE,), "Create an API key"),
     Route("DELETE", "/keys/{key_id}", "revoke_key", "keys:admin", (META_WRITE,), "Revoke a key"),

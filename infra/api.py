@@ -19,6 +19,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from datasets_core.auth import UNAUTHORIZED
 from infra.storage import Storage
 from routes import (
     DROP_PUT,
@@ -119,7 +120,7 @@ def _error_template(code: str, message: str) -> str:
 GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] = (
     (apigw.ResponseType.DEFAULT_4_XX, None, "bad_request", "The request could not be processed."),
     (apigw.ResponseType.DEFAULT_5_XX, None, "internal_error", "Internal error."),
-    (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "Missing or invalid API key."),
+    (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", UNAUTHORIZED),
     (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "Access denied."),
     (apigw.ResponseType.THROTTLED, "429", "rate_limited", "Too many requests; retry later."),
     (apigw.ResponseType.QUOTA_EXCEEDED, "429", "rate_limited", "Request quota exceeded; retry later."),
@@ -148,6 +149,7 @@ class Api(Construct):
         code: lambda_.Code,
         core_layer: lambda_.ILayerVersion,
         environment: Mapping[str, str],
+        extra_layers: Mapping[str, lambda_.ILayerVersion] | None = None,
         routes: Mapping[str, Route] = ROUTES,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -155,13 +157,17 @@ class Api(Construct):
         self._maintenance_queue = maintenance_queue
 
         self.functions: dict[str, lambda_.Function] = {}
+        extra = dict(extra_layers or {})
         for name, route in routes.items():
+            unknown = set(route.layers) - set(extra)
+            if unknown:
+                raise ValueError(f"route {name}: no layer named {sorted(unknown)}")
             fn = python_function(
                 self,
                 _pascal(name),
                 function=name,
                 code=code,
-                layers=[core_layer],
+                layers=[core_layer, *(extra[layer] for layer in route.layers)],
                 environment=environment,
                 memory_size=API_MEMORY_MB,
                 timeout=API_TIMEOUT,

@@ -1,10 +1,12 @@
 """Build the Lambda layer folders with pip: no Docker, works offline once cached.
 
-Two layers, each a folder ``build/layers/<name>`` holding ``python/`` as Lambda expects:
+Three layers, each a folder ``build/layers/<name>`` holding ``python/`` as Lambda expects:
 
 - ``core``: aws-lambda-powertools, pydantic, pydantic-settings and our ``datasets_core``
   package. Every function uses it. boto3/botocore are not bundled: the runtime has them.
 - ``imports``: pyarrow, only for the import function (API functions must stay small).
+- ``docs``: Swagger UI's script and stylesheet (from ``swagger-ui-py``, nothing else of it),
+  only for the ``docs_asset`` function.
 
 Wheels are fetched for the Lambda platform (Python 3.13, arm64) whatever the build machine
 is. Versions are pinned to the ones installed in the running environment when they are (so
@@ -46,6 +48,9 @@ PRUNE_SUFFIXES = (".pyc", ".pyx", ".pxd", ".pxi", ".h", ".hpp")
 
 CORE = "core"
 IMPORTS = "imports"
+DOCS = "docs"
+# What the docs layer keeps of the swagger-ui-py package: the files GET /v1/docs loads.
+DOCS_FILES = ("swagger-ui-bundle.js", "swagger-ui.css")
 
 
 def _pyproject() -> dict:
@@ -74,8 +79,10 @@ def requirements() -> dict[str, list[str]]:
     """The pip requirements of each layer, derived from pyproject.toml."""
     project = _pyproject()["project"]
     core = [_pin(r) for r in project["dependencies"] if _name(r).lower() not in RUNTIME_PROVIDED]
-    imports = [_pin(r) for r in project["optional-dependencies"]["imports"]]
-    return {CORE: sorted(core), IMPORTS: sorted(imports)}
+    extras = project["optional-dependencies"]
+    imports = [_pin(r) for r in extras["imports"]]
+    docs = [_pin(r) for r in extras["docs"]]
+    return {CORE: sorted(core), IMPORTS: sorted(imports), DOCS: sorted(docs)}
 
 
 def _files(folder: Path) -> Iterator[Path]:
@@ -107,8 +114,10 @@ def _stamp_path(name: str) -> Path:
     return BUILD_DIR / f".{name}.stamp.json"
 
 
-def _pip_install(target: Path, reqs: list[str]) -> None:
+def _pip_install(target: Path, reqs: list[str], *, deps: bool = True) -> None:
     cmd = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile"]
+    if not deps:
+        cmd.append("--no-deps")
     for platform in PLATFORMS:
         cmd += ["--platform", platform]
     cmd += ["--implementation", "cp", "--python-version", PYTHON_VERSION, "--only-binary=:all:"]
@@ -127,14 +136,32 @@ def _prune(site: Path) -> None:
             path.unlink()
 
 
+def _keep_docs_files(site: Path) -> None:
+    """Reduce the installed swagger-ui-py to ``swagger_ui/static/<DOCS_FILES>``."""
+    static = site / "swagger_ui" / "static"
+    kept = {static / name for name in DOCS_FILES}
+    missing = sorted(path.name for path in kept if not path.is_file())
+    if missing:
+        raise FileNotFoundError(f"swagger-ui-py no longer ships {missing}")
+    for path in sorted(site.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_file() and path not in kept:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
 def _build(name: str, reqs: list[str]) -> None:
     final = BUILD_DIR / name
     staging = BUILD_DIR / f".{name}.tmp"
     shutil.rmtree(staging, ignore_errors=True)
     site = staging / "python"
     site.mkdir(parents=True)
-    _pip_install(site, reqs)
-    _prune(site)
+    if name == DOCS:
+        _pip_install(site, reqs, deps=False)  # its Python code and dependencies are not used
+        _keep_docs_files(site)
+    else:
+        _pip_install(site, reqs)
+        _prune(site)
     if name == CORE:
         shutil.copytree(
             CORE_PACKAGE, site / CORE_PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")

@@ -20,6 +20,7 @@ from infra.api import ARCHITECTURE, RUNTIME, THROTTLE_BURST, THROTTLE_RATE, Api,
 from infra.imports import Imports
 from infra.monitoring import Monitoring
 from infra.storage import DROP_BUCKET_ID, Storage
+from routes import DOCS_LAYER
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICE_NAME = "datasets-api"
@@ -45,6 +46,9 @@ class DatasetsApiStack(Stack):
         )
         self.imports_layer = imports_layer = self._layer(
             "ImportsLayer", layer_dirs["imports"], "pyarrow (import function only)"
+        )
+        self.docs_layer = self._layer(
+            "DocsLayer", layer_dirs["docs"], "Swagger UI's script and stylesheet (docs_asset function only)"
         )
 
         self.storage = storage = Storage(self, "Storage")
@@ -77,6 +81,7 @@ class DatasetsApiStack(Stack):
             code=code,
             core_layer=core_layer,
             environment=imports.environment,
+            extra_layers={DOCS_LAYER: self.docs_layer},
         )
         self.functions: dict[str, lambda_.Function] = {
             **api.functions,

@@ -53,6 +53,7 @@ def _banner(base_url: str, key: str, resources: stack.Resources, aws_port: int) 
             "",
             "Datasets API local stack is up (Ctrl-C to stop; data lives in memory).",
             f"  API base URL   {base_url}",
+            f"  API docs       {base_url}/docs  (Swagger UI; {base_url}/openapi.json)",
             f"  API key        {key}",
             f"                 (workspace '{WORKSPACE}', scopes: every scope)",
             f"  AWS endpoint   {resources.endpoint}",

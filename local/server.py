@@ -99,6 +99,12 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
+    def __getattr__(self, name: str) -> object:
+        # Any other method (TRACE, QUERY, ...) gets the envelope (405 on a known path), not a bare 501.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
     # --- body --------------------------------------------------------------------------------
     def handle_expect_100(self) -> bool:
         if self._declared_length() > self.max_body_bytes:

@@ -1,39 +1,30 @@
-"""GET /v1/openapi.json — the OpenAPI document of every endpoint, no auth.
+"""GET /v1/openapi.json — the OpenAPI 3.1 document of every endpoint, no auth.
 
-Built from the very routers the endpoint functions use, so it cannot drift from them.
+Built from the route table and the contracts (``functions/contracts.py``) once per
+container: an endpoint's route and contract are all it takes to document it.
 """
 
-import importlib
-from functools import lru_cache
+from functools import cache
 
-from aws_lambda_powertools.event_handler.openapi.models import HTTPBearer, Server
+from aws_lambda_powertools.event_handler import Response, content_types
 
-from datasets_core.http import Api, openapi_resolver
+from datasets_core.http import Api
+from datasets_core.jsonutil import dumps
 from routes import ROUTES
 
 api = Api(ROUTES["openapi"])
 
 
-@lru_cache(maxsize=1)
-def document() -> dict:
-    apis = [api] + [
-        importlib.import_module(f"{name}.handler").api for name in ROUTES if name not in ("openapi",)
-    ]
-    resolver = openapi_resolver(apis)
-    schema = resolver.get_openapi_schema(
-        title="Datasets API",
-        version="1.0.0",
-        description="Tabular datasets over HTTPS with scoped API keys and a PostgREST-style query string.",
-        servers=[Server(url="/v1")],
-        security_schemes={"bearer": HTTPBearer()},
-        security=[{"bearer": []}],
-    )
-    return schema.model_dump(mode="json", by_alias=True, exclude_none=True)
+@cache
+def document() -> str:
+    from openapi.document import build  # pydantic and every model, on the first request only
+
+    return dumps(build())
 
 
 @api.route
 def openapi():
-    return document()
+    return Response(status_code=200, content_type=content_types.APPLICATION_JSON, body=document())
 
 
 handler = api.handler

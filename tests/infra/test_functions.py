@@ -73,8 +73,11 @@ def test_api_function_settings(synth: Synth, function: str) -> None:
     props = synth.function(function)["Properties"]
     assert props["MemorySize"] == 512
     assert props["Timeout"] == 29
-    # Core layer only: pyarrow stays out of API functions.
-    assert props["Layers"] == [{"Ref": synth.logical_id(synth.stack.core_layer)}]
+    # Core layer, plus Swagger UI's files for the one function serving them; pyarrow stays out.
+    layers = [{"Ref": synth.logical_id(synth.stack.core_layer)}]
+    if function == "docs_asset":
+        layers.append({"Ref": synth.logical_id(synth.stack.docs_layer)})
+    assert props["Layers"] == layers
 
 
 def test_api_functions_share_one_code_asset(synth: Synth) -> None:

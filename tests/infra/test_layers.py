@@ -55,6 +55,19 @@ def test_imports_layer_holds_only_pyarrow(synth: Synth) -> None:
     assert not (site / "boto3").exists()
 
 
+def test_docs_layer_holds_only_the_files_the_docs_page_loads(synth: Synth) -> None:
+    site = synth.layer_dirs["docs"] / "python"
+    files = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
+    assert files == {"swagger_ui/static/swagger-ui-bundle.js", "swagger_ui/static/swagger-ui.css"}
+    assert zipped_size(synth.layer_dirs["docs"]) < 1024 * 1024
+
+
+def test_docs_asset_serves_exactly_the_docs_layer_files() -> None:
+    from docs_asset.handler import ASSETS
+
+    assert set(ASSETS) == set(build_layers.DOCS_FILES)
+
+
 def test_core_layer_ships_the_whole_core_package(synth: Synth) -> None:
     stamp = json.loads((build_layers.BUILD_DIR / ".core.stamp.json").read_text())
     if stamp["core_hash"] != build_layers.core_hash():

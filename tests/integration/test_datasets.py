@@ -231,6 +231,28 @@ def test_public_endpoints_need_no_key(anonymous: Client) -> None:
     assert "/datasets/{dataset_id}" in spec["paths"] and "/keys" in spec["paths"]
     docs = anonymous.get("/docs")
     assert docs.status == 200 and b"swagger-ui" in docs.body
+    assert b"unpkg.com" not in docs.body and b'src="docs/swagger-ui-bundle.js"' in docs.body
+
+
+@pytest.mark.parametrize(
+    ("asset", "media_type", "marker"),
+    [
+        ("swagger-ui-bundle.js", "text/javascript", b"SwaggerUIBundle"),
+        ("swagger-ui.css", "text/css", b".swagger-ui"),
+    ],
+)
+def test_swagger_ui_files_are_served_by_the_api(
+    anonymous: Client, asset: str, media_type: str, marker: bytes
+) -> None:
+    answer = anonymous.get(f"/docs/{asset}")
+    assert answer.status == 200
+    assert answer.headers["Content-Type"].split(";")[0] == media_type
+    assert marker in answer.body and len(answer.body) > 100_000
+
+
+def test_an_unknown_swagger_ui_file_is_not_found(anonymous: Client) -> None:
+    answer = anonymous.get("/docs/..%2Fhandler.py")
+    assert answer.status == 404 and error(answer)["code"] == "not_found"
 
 
 @pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])

@@ -106,7 +106,7 @@ def test_wrong_secret_for_a_real_key_id_is_unauthorized(client: Client) -> None:
     forged = f"dsk_{key_id}_{'A' * 43}"
     response = client.get("/datasets", key=forged)
     assert response.status == 401
-    assert error(response)["message"] == "Missing or invalid API key."
+    assert error(response)["message"] == auth.UNAUTHORIZED
 
 
 def test_every_kind_of_bad_credential_gets_the_same_message(anonymous: Client) -> None:
@@ -118,7 +118,7 @@ def test_every_kind_of_bad_credential_gets_the_same_message(anonymous: Client) -
             {"Authorization": "Basic x"},
         )
     }
-    assert messages == {"Missing or invalid API key."}
+    assert messages == {auth.UNAUTHORIZED}
 
 
 def test_key_in_the_query_string_is_refused_with_a_pointer_to_the_header(client: Client) -> None:

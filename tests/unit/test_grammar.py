@@ -253,10 +253,18 @@ def test_malformed_query_is_invalid_query(params: dict[str, list[str]], details:
     assert details.items() <= error.details.items()
 
 
-def test_unknown_column_error_is_exactly_as_documented() -> None:
+def test_unknown_column_error_names_the_closest_columns() -> None:
     with pytest.raises(InvalidQuery) as caught:
-        parse(nope="eq.1")
-    assert (caught.value.message, caught.value.details) == ("Unknown column 'nope'.", {"column": "nope"})
+        parse(amont="eq.1")
+    assert (caught.value.message, caught.value.details) == (
+        "Unknown column 'amont'. Did you mean 'amount'?",
+        {"column": "amont", "did_you_mean": ["amount"]},
+    )
     with pytest.raises(InvalidQuery) as caught:
-        parse(order="nope.desc.nullsfirst")
-    assert caught.value.details == {"column": "nope"}
+        parse(order="Born.desc.nullsfirst")  # case-insensitive likeness; the modifiers are not the name
+    assert caught.value.details == {"column": "Born", "did_you_mean": ["born"]}
+    with pytest.raises(InvalidQuery) as caught:
+        parse(select="name,nope")
+    # Nothing close: the message lists the columns instead.
+    assert caught.value.details == {"column": "nope", "did_you_mean": []}
+    assert caught.value.message.startswith("Unknown column 'nope'. Columns: 'name', 'amount', 'active',")

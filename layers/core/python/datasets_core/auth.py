@@ -33,7 +33,8 @@ _ID_ALPHABET = string.ascii_lowercase + string.digits
 _ID_LENGTH = 16
 _KEY_RE = re.compile(rf"^{KEY_PREFIX}([a-z0-9]{{{_ID_LENGTH}}})_([A-Za-z0-9_\-]{{43}})$")
 _TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.~]{20,200}$")
-_UNAUTHORIZED = "Missing or invalid API key."
+# One message for every bad credential (SPEC §3), saying how to send a key.
+UNAUTHORIZED = "Missing or invalid API key. Send it as 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'."
 
 SCOPES = ("datasets:read", "datasets:write", "datasets:admin", "keys:admin")
 
@@ -97,12 +98,12 @@ def token_from_headers(headers: dict[str, str]) -> str:
     if authorization:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise Unauthorized(_UNAUTHORIZED)
+            raise Unauthorized(UNAUTHORIZED)
         return token.strip()
     api_key = lowered.get("x-api-key")
     if api_key and api_key.strip():
         return api_key.strip()
-    raise Unauthorized(_UNAUTHORIZED)
+    raise Unauthorized(UNAUTHORIZED)
 
 
 # key id → (record or None, monotonic time it was read)
@@ -131,13 +132,13 @@ def _expired(expires_at: str | None, at: datetime) -> bool:
 def authenticate(token: str) -> Principal:
     """The key's principal, or ``Unauthorized`` (one message for every reason)."""
     if not is_valid_token(token):
-        raise Unauthorized(_UNAUTHORIZED)
+        raise Unauthorized(UNAUTHORIZED)
     key_id, secret = split_key(token)
     record = _record(key_id)
     if record is None or record.get("revoked_at") or _expired(record.get("expires_at"), now()):
-        raise Unauthorized(_UNAUTHORIZED)
+        raise Unauthorized(UNAUTHORIZED)
     if not hmac.compare_digest(record["secret_hash"], hash_secret(secret)):
-        raise Unauthorized(_UNAUTHORIZED)
+        raise Unauthorized(UNAUTHORIZED)
     return Principal(record["workspace"], key_id, frozenset(record["scopes"]))
 
 

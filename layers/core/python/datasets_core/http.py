@@ -37,6 +37,10 @@ from .errors import ApiError, InsufficientScope, InvalidBody, PayloadTooLarge, U
 from .jsonutil import dumps
 from .observability import logger
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_NOT_UTF8 = "The request body is not valid UTF-8 (JSON bodies are UTF-8 text)."
+_TOO_DEEP = "The request body is nested too deeply."
+_TOO_LONG = "The request body holds a number with too many digits."
 # Parameter names a client would put a key under; a value under one of them is checked against
 # the key store too (a foreign-format bootstrap key looks like any other token).
 _KEY_QUERY_PARAMS = {"api_key", "apikey", "key", "access_token", "token", "x-api-key"}
@@ -71,7 +75,31 @@ def created(data: Any) -> Response:
     return ok(data, status=201)
 
 
-def _validation_error(exc: RequestValidationError) -> Response:
+def not_json(sent_content_type: str | None) -> InvalidBody:
+    """The error for a body that does not parse as JSON, saying what was sent when we can tell.
+
+    Bodies are read as JSON whatever their Content-Type (``_as_json_request``), so a form or
+    CSV body is only refused once it turns out not to be JSON."""
+    sent = (sent_content_type or "").split(";")[0].strip().lower()
+    details = {"content_type": sent_content_type} if sent_content_type else {}
+    if sent == "text/csv":
+        return InvalidBody(
+            "This endpoint takes JSON; the body was sent as text/csv. Send the rows as JSON "
+            '(Content-Type: application/json), e.g. {"rows": [{"name": "Acme"}]}; to load a CSV file, '
+            "use POST /v1/datasets/{dataset_id}/uploads or the drop folder.",
+            details,
+        )
+    if sent in _FORM_TYPES:
+        return InvalidBody(
+            f"This endpoint takes JSON; the body was sent as a form ({sent}) and is not JSON. Send "
+            "a JSON body with 'Content-Type: application/json', e.g. "
+            """curl -H 'Content-Type: application/json' -d '{"name": "Leads"}'.""",
+            details,
+        )
+    return InvalidBody("The request body is not valid JSON.", details)
+
+
+def _validation_error(exc: RequestValidationError, sent_content_type: str | None = None) -> Response:
     errors = exc.errors()
     first = errors[0] if errors else {}
     location = first.get("loc", ("body",))
@@ -79,7 +107,8 @@ def _validation_error(exc: RequestValidationError) -> Response:
     field = ".".join(str(part) for part in location[1:]) or None
     reason = first.get("msg", "invalid value")
     if where == "body" and first.get("type") == "json_invalid":
-        return envelope_error(400, "invalid_body", "The request body is not valid JSON.")
+        refusal = not_json(sent_content_type)
+        return envelope_error(400, refusal.code, refusal.message, refusal.details)
     code = "invalid_body" if where == "body" else "invalid_query"
     message = f"{field}: {reason}" if field else reason
     details = {
@@ -98,6 +127,7 @@ class Invocation:
     event: APIGatewayProxyEvent
     principal: auth.Principal | None
     lambda_context: Any
+    sent_content_type: str | None = None  # what the caller declared (bodies are read as JSON)
 
     @property
     def request_id(self) -> str | None:
@@ -164,7 +194,8 @@ class Api:
         if principal is not None:
             logger.append_keys(workspace=principal.workspace, key_id=principal.key_id)
         request = _as_json_request(event)
-        token = _invocation.set(Invocation(APIGatewayProxyEvent(request), principal, context))
+        sent_type = _header_ci(event.get("headers"), "content-type")
+        token = _invocation.set(Invocation(APIGatewayProxyEvent(request), principal, context, sent_type))
         try:
             with _POWERTOOLS_PHASES:
                 return self.resolver.resolve(request, context)
@@ -187,7 +218,7 @@ class Api:
         try:
             return self.event.decoded_body or ""
         except (UnicodeDecodeError, ValueError) as exc:
-            raise InvalidBody("The request body is not valid UTF-8 text.") from exc
+            raise InvalidBody(_NOT_UTF8) from exc
 
     def json_body(self) -> Any:
         """The body as JSON (numbers exact), or ``invalid_body``; for endpoints whose body has
@@ -198,9 +229,11 @@ class Api:
         try:
             return jsonutil.loads(raw)
         except jsonutil.TooDeep as exc:
-            raise InvalidBody("The request body is nested too deeply.") from exc
+            raise InvalidBody(_TOO_DEEP) from exc
+        except jsonutil.NumberTooLong as exc:
+            raise InvalidBody(_TOO_LONG) from exc
         except (ValueError, TypeError) as exc:
-            raise InvalidBody("The request body is not valid JSON.") from exc
+            raise not_json(current().sent_content_type) from exc
 
     def query_params(self) -> dict[str, list[str]]:
         """Every query parameter with all of its values (filters may repeat a column)."""
@@ -305,8 +338,20 @@ def _declares_params(func: Callable[..., Any]) -> bool:
     return any(get_origin(hint) is Annotated for name, hint in hints.items() if name != "return")
 
 
+def _request_json(text: str) -> Any:
+    """How Powertools parses a body for a request model: every refusal is the caller's 400."""
+    try:
+        return jsonutil.loads(text)
+    except jsonutil.TooDeep as exc:
+        raise InvalidBody(_TOO_DEEP) from exc
+    except jsonutil.NumberTooLong as exc:
+        raise InvalidBody(_TOO_LONG) from exc
+
+
 def _resolver(*, validation: bool) -> APIGatewayRestResolver:
-    resolver = APIGatewayRestResolver(enable_validation=validation, serializer=dumps)
+    resolver = APIGatewayRestResolver(
+        enable_validation=validation, serializer=dumps, json_body_deserializer=_request_json
+    )
 
     @resolver.exception_handler(ApiError)
     def _api_error(exc: ApiError) -> Response:
@@ -315,9 +360,19 @@ def _resolver(*, validation: bool) -> APIGatewayRestResolver:
             details = {**details, "request_id": current().request_id}
         return envelope_error(exc.status, exc.code, exc.message, details)
 
+    # Bodies Powertools parses for a request model: bytes that are not UTF-8, JSON nested past
+    # the parser's depth. Both are the caller's input, never a server error.
+    @resolver.exception_handler(UnicodeDecodeError)
+    def _not_utf8(_exc: UnicodeDecodeError) -> Response:
+        return envelope_error(400, "invalid_body", _NOT_UTF8)
+
+    @resolver.exception_handler(RecursionError)
+    def _too_deep(_exc: RecursionError) -> Response:
+        return envelope_error(400, "invalid_body", _TOO_DEEP)
+
     @resolver.exception_handler(RequestValidationError)
     def _request_validation(exc: RequestValidationError) -> Response:
-        return _validation_error(exc)
+        return _validation_error(exc, current().sent_content_type)
 
     @resolver.not_found
     def _not_found(_exc: Exception) -> Response:
@@ -331,12 +386,4 @@ def _resolver(*, validation: bool) -> APIGatewayRestResolver:
             500, "internal_error", "Something went wrong on our side.", {"request_id": request_id}
         )
 
-    return resolver
-
-
-def openapi_resolver(apis: list[Api]) -> APIGatewayRestResolver:
-    """One resolver holding every endpoint's router, for the OpenAPI document."""
-    resolver = APIGatewayRestResolver(enable_validation=True)
-    for api in apis:
-        resolver.include_router(api.router)
     return resolver

@@ -18,6 +18,10 @@ class TooDeep(ValueError):
     """JSON nested deeper than the parser's recursion limit."""
 
 
+class NumberTooLong(ValueError):
+    """An integer of more digits than Python converts (4,300): no column could store it."""
+
+
 def to_native(value: Any) -> Any:
     """Decimal → int when integral (DynamoDB hands every number back as Decimal), recursively."""
     if isinstance(value, Decimal):
@@ -43,9 +47,13 @@ def dumps(value: Any) -> str:
 
 
 def loads(text: str | bytes) -> Any:
-    """Parse JSON exactly (decimals as ``Decimal``). ``ValueError`` for invalid JSON, ``TooDeep``
-    (a ``ValueError``) for nesting the parser cannot follow."""
+    """Parse JSON exactly (decimals as ``Decimal``). ``ValueError`` for invalid JSON, and its
+    kinds ``TooDeep`` (nesting the parser cannot follow) and ``NumberTooLong``."""
     try:
         return json.loads(text, parse_float=Decimal)
     except RecursionError as exc:
         raise TooDeep("JSON nested too deeply") from exc
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # Python refuses integers of more than 4,300 digits
+        raise NumberTooLong(str(exc)) from exc

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import auth
 from ..config import settings
 from ..errors import InvalidBody, InvalidQuery
 from ..jobs import purge, reindex
-from ..models import CreateDataset, UpdateDataset
 from ..query.paging import parse_page, single
 from ..records import INDEX_BUILDING, INDEX_READY, Column, Dataset
 from ..store import datasets as dataset_store
 from ..timeutil import now_iso
 from . import indexes
+
+if TYPE_CHECKING:  # pydantic models: the read and delete functions must not load pydantic
+    from ..models import CreateDataset, UpdateDataset
 
 SORT_FIELDS = ("name", "created_at", "updated_at", "row_count")
 ROWS_PER_SHARD = 100_000

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -17,16 +17,20 @@ from botocore.config import Config
 from .. import auth
 from ..config import settings
 from ..errors import ImportNotFound, InvalidBody, InvalidQuery
-from ..imports.models import CreateUpload, DropKey, format_of
 from ..query.paging import parse_page, single
 from ..store import datasets as dataset_store
 from ..store import imports as import_store
 from ..timeutil import iso, now
 
+if TYPE_CHECKING:  # pydantic models: reading import reports must not load pydantic
+    from ..imports.models import CreateUpload
+
 UPLOAD_URL_SECONDS = 3600
 
 
 def create_upload(principal: auth.Principal, dataset_id: str, request: CreateUpload) -> dict[str, Any]:
+    from ..imports.models import DropKey, format_of  # pydantic: already loaded by the request model
+
     dataset = dataset_store.get(principal.workspace, dataset_id)
     if request.upsert_on is not None and request.upsert_on not in dataset.ready_indexes:
         raise InvalidBody(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from .. import suggest
 from ..config import settings
 from ..errors import InvalidBody
 from ..records import Column
@@ -27,7 +28,7 @@ def with_indexes(
     for name in dict.fromkeys(names):
         column = by_name.get(name)
         if column is None:
-            raise InvalidBody(f"Cannot index unknown column '{name}'.", {"column": name})
+            raise InvalidBody(*suggest.unknown_column(name, by_name, " (only existing columns can be indexed)"))
         if column.type not in INDEXABLE:
             raise InvalidBody(f"Column '{name}' holds {column.type} values, which cannot be indexed.")
         if column.slot is not None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import auth
 from ..errors import InvalidBody
-from ..models import CreateKey
 from ..store import keys as key_store
 from ..timeutil import iso, now, now_iso
+
+if TYPE_CHECKING:  # a pydantic model: listing and revoking keys must not load pydantic
+    from ..models import CreateKey
 
 
 def create(principal: auth.Principal, request: CreateKey) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .. import values
+from .. import suggest, values
 from ..columns import ColumnType
 from ..errors import InvalidQuery
 from ..records import Column
@@ -82,14 +82,13 @@ def field_of(name: str, known: Mapping[str, Field]) -> Field:
 
 
 def unknown_column(name: str, known: Mapping[str, Field]) -> InvalidQuery:
-    import difflib  # only on this error path
+    """An unknown column, with the closest names (or the dataset's columns) to help."""
+    return InvalidQuery(*suggest.unknown_column(name, user_names(known)))
 
-    near = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
-    hint = f" Did you mean {', '.join(repr(n) for n in near)}?" if near else ""
-    details: dict[str, Any] = {"column": name}
-    if near:
-        details["did_you_mean"] = near
-    return InvalidQuery(f"Unknown column '{name}'.{hint}", details)
+
+def user_names(known: Mapping[str, Field]) -> list[str]:
+    """The dataset's column names, then the metadata fields: what a mistyped name is compared to."""
+    return [name for name, field in known.items() if not field.metadata] + list(METADATA)
 
 
 def resolve(ref: Ref, known: Mapping[str, Field]) -> Field:

@@ -196,7 +196,12 @@ def _typed(field: Field, op: str, text: str) -> Any:
     try:
         return parse_value(field, text)
     except values.ValueProblem as exc:
-        raise bad_value(field, op, text, str(exc)) from exc
+        error = bad_value(field, op, text, str(exc))
+        if " " in text:  # the likely cause: a '+' (1e+5, +02:00) sent raw arrives as a space
+            hint = "If the value had a '+', send it as %2B: a raw '+' in a query string means a space."
+            error.message += " " + hint
+            error.details["hint"] = hint
+        raise error from exc
 
 
 def _typed_json(field: Field, op: str, operand: Any) -> Any:

@@ -9,6 +9,8 @@ from ..errors import InvalidQuery
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
+# Far beyond any dataset's row count; bigger offsets are refused, never a server error.
+MAX_OFFSET = 10**12
 _INTEGER = re.compile(r"^[0-9]+$")
 
 
@@ -22,15 +24,17 @@ def parse_page(limit: str | None, offset: str | None) -> Page:
     page_limit = DEFAULT_LIMIT
     page_offset = 0
     if limit is not None:
-        if not _INTEGER.match(limit) or not 1 <= int(limit) <= MAX_LIMIT:
+        # Length first: int() of thousands of digits is itself an error.
+        if not _INTEGER.match(limit) or len(limit) > 4 or not 1 <= int(limit) <= MAX_LIMIT:
             raise InvalidQuery(
                 f"limit must be an integer from 1 to {MAX_LIMIT}.", {"parameter": "limit", "value": limit}
             )
         page_limit = int(limit)
     if offset is not None:
-        if not _INTEGER.match(offset):
+        if not _INTEGER.match(offset) or len(offset) > 13 or int(offset) > MAX_OFFSET:
             raise InvalidQuery(
-                "offset must be a non-negative integer.", {"parameter": "offset", "value": offset}
+                f"offset must be an integer from 0 to {MAX_OFFSET:,}.",
+                {"parameter": "offset", "value": offset},
             )
         page_offset = int(offset)
     return Page(page_limit, page_offset)

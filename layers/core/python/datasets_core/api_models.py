@@ -1,0 +1,297 @@
+"""Typed shapes of the API's bodies and answers (pydantic), for the OpenAPI document.
+
+Request bodies validated by Powertools (datasets, keys, uploads) use their models from
+``models.py`` / ``imports/models.py`` directly, so the document shows exactly what is
+enforced. Row bodies are validated by hand in ``logic`` (their handlers must not import
+pydantic at cold start); their models here describe the same shapes. Answers are built as
+plain dicts by ``logic``; the models here are what the contract test checks them against.
+
+Only the OpenAPI function (and tests) import this module.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+
+from .columns import ColumnType
+
+
+class _Answer(BaseModel):
+    """An answer object; fields may be added over time, so clients must ignore unknown ones."""
+
+
+# --- shared -----------------------------------------------------------------------------------
+class ErrorBody(BaseModel):
+    code: str = Field(description="Machine-readable error code (SPEC §2 table).")
+    message: str = Field(description="What went wrong and what to do about it.")
+    details: dict[str, Any] = Field(description="Facts about the error: parameter, column, limits...")
+
+
+class ErrorResponse(BaseModel):
+    """Every error: HTTP status plus this envelope. Never a stack trace."""
+
+    model_config = ConfigDict(title="ErrorResponse")
+    error: ErrorBody
+
+
+class ListMeta(_Answer):
+    total: int = Field(description="Items in all, whatever limit and offset.")
+    limit: int
+    offset: int
+
+
+# --- meta ---------------------------------------------------------------------------------------
+class Health(_Answer):
+    status: Literal["ok"]
+
+
+# --- keys ---------------------------------------------------------------------------------------
+class KeyInfo(_Answer):
+    id: str = Field(description="Public id of the key (its prefix); used to revoke it.")
+    name: str
+    scopes: list[str]
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+class CreatedKey(KeyInfo):
+    key: str = Field(description="The key itself, shown in this answer only: store it now.")
+
+
+class RevokedKey(_Answer):
+    id: str
+    revoked: Literal[True]
+
+
+# --- datasets -----------------------------------------------------------------------------------
+class DatasetSummary(_Answer):
+    id: str
+    name: str
+    description: str | None
+    row_count: int
+    created_at: datetime
+    updated_at: datetime
+
+
+class ColumnInfo(_Answer):
+    name: str
+    type: ColumnType
+    indexed: bool
+    index_status: Literal["building", "ready"] | None = Field(
+        default=None, description="Indexed columns only: `building` while existing rows are backfilled."
+    )
+
+
+class DatasetLimits(_Answer):
+    max_columns: int
+    max_indexes: int
+    max_rows_per_request: int
+
+
+class DatasetDetail(DatasetSummary):
+    columns: list[ColumnInfo]
+    limits: DatasetLimits
+
+
+class DeletedDataset(_Answer):
+    id: str
+    deleted: Literal[True]
+
+
+# --- rows ---------------------------------------------------------------------------------------
+class Row(BaseModel):
+    """A row: its metadata plus one field per user column (any JSON value, typed by the column)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: UUID
+    row_index: int = Field(description="0-based insertion position, stable across deletes.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class SelectedRow(BaseModel):
+    """A row of a query answer: `id` always (a group of an aggregated answer has none), the
+    other fields as `select` chose (all by default)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: UUID | None = None
+    row_index: int | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class RowsPage(_Answer):
+    rows: list[SelectedRow]
+    total: int | None = Field(description="Rows matching filters and search; null with count=none.")
+    columns: list[str] = Field(description="User columns present in the rows.")
+
+
+class DistinctValue(_Answer):
+    value: Any
+    count: int
+
+
+class DistinctPage(_Answer):
+    column: str
+    values: list[DistinctValue] = Field(description="By count descending, then value.")
+    total_unique: int
+
+
+class ReplicaInfo(_Answer):
+    version: int = Field(description="The snapshot version read (0: none yet, every row from the log).")
+    snapshot_rows: int
+    delta_rows: int = Field(description="Rows changed since the snapshot, read from DynamoDB.")
+
+
+class RowsMeta(_Answer):
+    plan: str = Field(
+        description="Access path: `index:<column>`, `scan` (row order), `replica`, or "
+        "`replica+index:<column>` (page from the index, total from the replica)."
+    )
+    items_read: int = Field(description="DynamoDB items read (sum of ScannedCount).")
+    limit: int
+    offset: int
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null on the last.")
+    total_from: str | None = Field(
+        default=None, description="What counted `total`: `counter`, `index`, `page` or `replica`."
+    )
+    replica: ReplicaInfo | None = Field(default=None, description="With replica plans: the snapshot read.")
+    cut_at_bytes: bool | None = Field(
+        default=None, description="True when the page stopped early to keep the answer under 5 MB."
+    )
+
+
+class Inserted(_Answer):
+    inserted: int
+    updated: int | None = Field(default=None, description="With `upsert_on` only: rows merged.")
+    rows: list[Row]
+
+
+class Updated(_Answer):
+    updated: int
+
+
+class Deleted(_Answer):
+    deleted: int
+
+
+class DeletedRow(_Answer):
+    id: UUID
+    deleted: Literal[True]
+
+
+class ValueChange(BaseModel):
+    old: Any
+    new: Any
+
+
+class ChangeEntry(_Answer):
+    at: datetime
+    op: Literal["insert", "update", "replace", "delete"]
+    key_id: str | None = Field(description="The key that made the change.")
+    changes: dict[str, ValueChange]
+
+
+# Row values are any JSON value; a column's type decides what it accepts.
+RowValues = dict[str, Any]
+# The one-object shape of an insert: an object with a "rows" field is the wrapper shape.
+OneRow = Annotated[
+    dict[str, Any],
+    WithJsonSchema(
+        {
+            "type": "object",
+            "not": {"required": ["rows"]},
+            "description": 'One row (an object with a "rows" field is read as {"rows": [...]}).',
+        }
+    ),
+]
+
+
+class InsertRows(BaseModel):
+    """`{"rows": [...]}` (also a bare array of rows, or one row object)."""
+
+    model_config = ConfigDict(extra="forbid")
+    rows: list[RowValues] = Field(min_length=1, max_length=1000)
+    upsert_on: str | None = Field(
+        default=None,
+        description="An indexed column: rows whose value there matches an existing row update that row.",
+    )
+
+
+class UpdateRows(BaseModel):
+    """`PATCH .../rows`: set `set` on every row matching `where` (every row without `where`)."""
+
+    model_config = ConfigDict(extra="forbid")
+    where: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Maps a column to a value (equality; null means is null) or to an operator object: "
+            '`{"amount": {"gte": 100, "lt": 500}}`, `{"tag": {"in": ["a", "b"]}}`, '
+            '`{"vip": {"is": true}}`, `{"status": {"not": {"eq": "lost"}}}`. Conditions AND together. '
+            "At most 10,000 matching rows per request."
+        ),
+    )
+    set: RowValues = Field(min_length=1, description="Column values to write.")
+
+
+class DeleteRowIds(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    row_ids: list[str] = Field(max_length=1000, description="Ids not in the dataset are not counted.")
+
+
+class DeleteWhere(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    where: dict[str, Any] = Field(min_length=1, description="As in `PATCH .../rows`; must not be empty.")
+
+
+class PatchRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    set: RowValues = Field(description="Fields to change; the others keep their values.")
+
+
+# --- imports ------------------------------------------------------------------------------------
+class Upload(_Answer):
+    upload_url: str = Field(description="Presigned PUT URL into the drop folder.")
+    method: Literal["PUT"]
+    headers: dict[str, str] = Field(description="Headers the PUT must carry exactly (signed).")
+    bucket: str
+    key: str
+    expires_at: datetime
+
+
+class ImportSource(_Answer):
+    bucket: str
+    key: str
+    size: int | None = None
+    version: str | None = None
+    etag: str | None = None
+
+
+class ImportRowError(_Answer):
+    row: int | None = Field(description="1-based data row; null for a problem with the whole file.")
+    column: str | None
+    message: str
+
+
+class ImportReport(_Answer):
+    id: str
+    dataset_id: str | None
+    dataset_name: str | None
+    source: ImportSource
+    format: str | None
+    mode: Literal["append", "replace"] | None
+    upsert_on: str | None
+    max_bad_rows: int | None
+    status: Literal["queued", "running", "succeeded", "failed"]
+    rows_total: int | None
+    rows_imported: int | None
+    rows_rejected: int | None
+    errors: list[ImportRowError] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
