@@ -28,7 +28,9 @@ def with_indexes(
     for name in dict.fromkeys(names):
         column = by_name.get(name)
         if column is None:
-            raise InvalidBody(*suggest.unknown_column(name, by_name, " (only existing columns can be indexed)"))
+            raise InvalidBody(
+                *suggest.unknown_column(name, by_name, " (only existing columns can be indexed)")
+            )
         if column.type not in INDEXABLE:
             raise InvalidBody(f"Column '{name}' holds {column.type} values, which cannot be indexed.")
         if column.slot is not None:
