@@ -17,6 +17,8 @@ install: $(STAMP)
 run: install
 	$(PY) -m local
 
+# tests/integration records every AWS call of every function (build/iam/calls.json); tests/infra
+# checks those calls against the synthesized IAM policies, so integration runs first.
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests/unit tests/integration tests/infra tests/e2e

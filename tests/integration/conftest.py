@@ -5,8 +5,10 @@ The tables come from ``infra/tables.py``, the same definitions the CDK stack syn
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,9 +22,61 @@ from datasets_core.config import settings
 from datasets_core.logic import keys
 from datasets_core.store import rows as row_store
 from infra.tables import create_local_tables
+from local import dispatch as local_dispatch
 from local.dispatch import HttpResponse, dispatch
+from tests.iam import recorder
+
+from .import_support import FakeContext, sqs_event
 
 ALL_SCOPES = list(auth.SCOPES)
+INTEGRATION_DIR = Path(__file__).resolve().parent
+
+
+# --- the IAM call recording (tests/iam): every handler runs through recorder.call_as -------------
+_progress = recorder.Progress(INTEGRATION_DIR)
+
+
+def _is_integration(item: pytest.Item) -> bool:
+    return Path(item.path).resolve().is_relative_to(INTEGRATION_DIR)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    _progress.deselected += sum(1 for item in items if _is_integration(item))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _progress.collected((item.nodeid, item.path) for item in session.items if _is_integration(item))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.nodeid not in _progress.expected:
+        return
+    if report.failed:
+        _progress.failed.add(report.nodeid)
+    if report.when == "teardown":
+        _progress.finished.add(report.nodeid)
+        if _progress.done():  # the last integration test: infra tests of this session read it
+            recorder.save(_progress)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _progress.finished:
+        recorder.save(_progress)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_aws_calls() -> Iterator[None]:
+    """Hook botocore; route every API handler the dispatcher runs through ``recorder.call_as``."""
+    recorder.install()
+    original = local_dispatch.handler_for
+
+    def handler_for(route: Any) -> Any:
+        return functools.partial(recorder.call_as, route.function, original(route))
+
+    local_dispatch.handler_for = handler_for  # type: ignore[assignment]
+    yield
+    local_dispatch.handler_for = original  # type: ignore[assignment]
+    recorder.uninstall()
 
 
 class Client:
@@ -100,6 +154,12 @@ def queued_maintenance() -> list[dict[str, Any]]:
     for message in messages.get("Messages", []):
         sqs.delete_message(QueueUrl=settings().maintenance_queue_url, ReceiptHandle=message["ReceiptHandle"])
     return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+
+def run_maintenance(tasks: list[dict[str, Any]]) -> dict[str, Any]:
+    """Feed ``tasks`` to the maintenance function's handler, as its SQS event source would."""
+    event = sqs_event(*(json.dumps(task) for task in tasks), queue="datasets-maintenance")
+    return recorder.invoke("maintenance", event, FakeContext(function_name="maintenance"))  # type: ignore[no-any-return]
 
 
 def make_key(workspace: str = "default", scopes: list[str] | None = None, name: str = "test") -> str:

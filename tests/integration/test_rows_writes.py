@@ -17,10 +17,9 @@ from typing import Any
 import pytest
 
 from datasets_core.config import settings
-from datasets_core.logic import maintenance
 from datasets_core.store import workspaces
 
-from .conftest import Client, queued_maintenance
+from .conftest import Client, queued_maintenance, run_maintenance
 
 UUID_NOT_IN_DATASET = "00000000-0000-4000-8000-00000000abcd"
 
@@ -79,7 +78,7 @@ def _run_maintenance() -> int:
         if not tasks:
             return ran
         for task in tasks:
-            maintenance.run_task(task)
+            assert run_maintenance([task]) == {"batchItemFailures": []}
             ran += 1
     raise AssertionError("maintenance did not settle")
 
