@@ -111,6 +111,8 @@ class Imports(Construct):
         storage.idempotency.grant_read_write_data(fn)
         storage.bucket.grant_read(fn, f"{storage.drop_prefix}*")  # reads dropped files, nothing else
         self.queue.grant_send_messages(fn)  # continuation of a long import
+        # A replace import queues the purge of the generation it replaced.
+        self.maintenance_queue.grant_send_messages(fn)
         fn.add_event_source(
             sources.SqsEventSource(self.queue, batch_size=IMPORT_BATCH_SIZE, report_batch_item_failures=True)
         )
