@@ -11,15 +11,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Names of the resources a function may be granted (see infra/api.py for what each means).
-META_READ = "meta:read"
-META_WRITE = "meta:write"
-ROWS_READ = "rows:read"
-ROWS_WRITE = "rows:write"
-IDEMPOTENCY = "idempotency"
-DROP_PUT = "drop:put"
-DROP_READ = "drop:read"
-MAINTENANCE_SEND = "maintenance:send"
+# What a function may do: each capability is one IAM statement (infra/grants.py), exactly the
+# actions its code calls. tests/infra/test_iam_calls.py checks, against the AWS calls recorded
+# in the integration tests, that every call is allowed and every capability is used.
+# Every route with a scope also gets the key lookup (GetItem and a last_used_at-only UpdateItem
+# on KEY# items of the meta table) without naming it.
+META_GET = "meta:GetItem"  # dataset, workspace, import and name-reservation items
+META_QUERY = "meta:Query"  # a workspace's datasets (table)
+META_INDEX = "meta/index:Query"  # a workspace's keys, a dataset's imports (gsi1)
+META_PUT = "meta:PutItem"
+META_UPDATE = "meta:UpdateItem"
+META_DELETE = "meta:DeleteItem"
+ROWS_GET = "rows:GetItem"
+ROWS_QUERY = "rows:Query"  # a dataset's partitions, a row's change log (table)
+ROWS_INDEX = "rows/index:Query"  # index plans (idx1..idx5)
+ROWS_PUT = "rows:PutItem"
+ROWS_UPDATE = "rows:UpdateItem"
+ROWS_DELETE = "rows:DeleteItem"
+ROWS_BATCH_WRITE = "rows:BatchWriteItem"
+IDEMPOTENCY = "idempotency"  # Powertools' records of Idempotency-Key requests
+DROP_PUT = "drop:PutObject"  # presigned uploads under drop/
+DROP_READ = "drop:GetObject"  # dropped files (and their versions) under drop/
+IMPORT_SEND = "import-queue:SendMessage"
+MAINTENANCE_SEND = "maintenance-queue:SendMessage"
 
 
 @dataclass(frozen=True)
@@ -32,22 +46,31 @@ class Route:
     summary: str = ""
 
 
+ROWS_WRITE_COMMON = (META_GET, META_UPDATE, ROWS_BATCH_WRITE, IDEMPOTENCY)  # + the row writes
+
 _TABLE: tuple[Route, ...] = (
     Route("GET", "/health", "health", None, (), "Liveness check"),
     Route("GET", "/openapi.json", "openapi", None, (), "OpenAPI document"),
     Route("GET", "/docs", "docs", None, (), "Swagger UI"),
-    Route("GET", "/keys", "list_keys", "keys:admin", (META_READ,), "List API keys"),
-    Route("POST", "/keys", "create_key", "keys:admin", (META_WRITE,), "Create an API key"),
-    Route("DELETE", "/keys/{key_id}", "revoke_key", "keys:admin", (META_WRITE,), "Revoke a key"),
-    Route("GET", "/datasets", "list_datasets", "datasets:read", (META_READ,), "List datasets"),
-    Route("POST", "/datasets", "create_dataset", "datasets:admin", (META_WRITE,), "Create a dataset"),
-    Route("GET", "/datasets/{dataset_id}", "get_dataset", "datasets:read", (META_READ,), "Get a dataset"),
+    Route("GET", "/keys", "list_keys", "keys:admin", (META_INDEX,), "List API keys"),
+    Route("POST", "/keys", "create_key", "keys:admin", (META_PUT,), "Create an API key"),
+    Route("DELETE", "/keys/{key_id}", "revoke_key", "keys:admin", (META_UPDATE,), "Revoke a key"),
+    Route("GET", "/datasets", "list_datasets", "datasets:read", (META_QUERY,), "List datasets"),
+    Route(
+        "POST",
+        "/datasets",
+        "create_dataset",
+        "datasets:admin",
+        (META_GET, META_PUT, META_UPDATE),
+        "Create a dataset",
+    ),
+    Route("GET", "/datasets/{dataset_id}", "get_dataset", "datasets:read", (META_GET,), "Get a dataset"),
     Route(
         "PATCH",
         "/datasets/{dataset_id}",
         "update_dataset",
         "datasets:admin",
-        (META_WRITE, MAINTENANCE_SEND),
+        (META_GET, META_PUT, META_UPDATE, META_DELETE, MAINTENANCE_SEND),
         "Rename, describe or re-index a dataset",
     ),
     Route(
@@ -55,7 +78,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}",
         "delete_dataset",
         "datasets:admin",
-        (META_WRITE, MAINTENANCE_SEND),
+        (META_GET, META_PUT, META_UPDATE, META_DELETE, MAINTENANCE_SEND),
         "Delete a dataset",
     ),
     Route(
@@ -63,7 +86,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "query_rows",
         "datasets:read",
-        (META_READ, ROWS_READ),
+        (META_GET, ROWS_QUERY, ROWS_INDEX),
         "Query rows",
     ),
     Route(
@@ -71,7 +94,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "insert_rows",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_PUT, ROWS_INDEX),
         "Insert (or upsert) rows",
     ),
     Route(
@@ -79,7 +102,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "update_rows",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_QUERY, ROWS_INDEX, ROWS_PUT),
         "Update the rows matching a condition",
     ),
     Route(
@@ -87,7 +110,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "delete_rows",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_QUERY, ROWS_INDEX, ROWS_DELETE),
         "Delete rows by id or by condition",
     ),
     Route(
@@ -95,7 +118,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "get_row",
         "datasets:read",
-        (META_READ, ROWS_READ),
+        (META_GET, ROWS_GET),
         "Get a row",
     ),
     Route(
@@ -103,7 +126,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "update_row",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_PUT),
         "Update fields of a row",
     ),
     Route(
@@ -111,7 +134,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "replace_row",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_PUT),
         "Replace a whole row",
     ),
     Route(
@@ -119,7 +142,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "delete_row",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_DELETE),
         "Delete a row",
     ),
     Route(
@@ -127,7 +150,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}/changes",
         "row_changes",
         "datasets:read",
-        (META_READ, ROWS_READ),
+        (META_GET, ROWS_QUERY),
         "Audit trail of a row",
     ),
     Route(
@@ -135,13 +158,18 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/uploads",
         "create_upload",
         "datasets:write",
-        (META_WRITE, DROP_PUT, IDEMPOTENCY),
+        (META_GET, DROP_PUT, IDEMPOTENCY),
         "Presigned upload into the drop folder",
     ),
     Route(
-        "GET", "/datasets/{dataset_id}/imports", "list_imports", "datasets:read", (META_READ,), "List imports"
+        "GET",
+        "/datasets/{dataset_id}/imports",
+        "list_imports",
+        "datasets:read",
+        (META_GET, META_INDEX),
+        "List imports",
     ),
-    Route("GET", "/imports/{import_id}", "get_import", "datasets:read", (META_READ,), "Get an import"),
+    Route("GET", "/imports/{import_id}", "get_import", "datasets:read", (META_GET,), "Get an import"),
 )
 
 ROUTES: dict[str, Route] = {route.function: route for route in _TABLE}

@@ -1,4 +1,4 @@
-"""The REST API: one Lambda function, one method and least-privilege grants per route in ROUTES.
+"""The REST API: one Lambda function, one method and exactly its route's capabilities per route in ROUTES.
 
 Everything here is derived from ``functions/routes.py``; adding a route needs no change in
 this file. Auth happens inside the functions (API keys in the Authorization header), so the
@@ -14,24 +14,13 @@ from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.storage import Storage
-from routes import (
-    DROP_PUT,
-    DROP_READ,
-    IDEMPOTENCY,
-    MAINTENANCE_SEND,
-    META_READ,
-    META_WRITE,
-    ROUTES,
-    ROWS_READ,
-    ROWS_WRITE,
-    Route,
-)
+from infra import grants
+from routes import ROUTES, Route
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = ROOT / "functions"
@@ -82,12 +71,28 @@ def python_function(
     timeout: Duration,
     description: str = "",
 ) -> lambda_.Function:
-    """A Python 3.13 arm64 function for ``functions/<function>`` with a one-month log group."""
+    """A Python 3.13 arm64 function for ``functions/<function>`` with a one-month log group.
+
+    Its role starts with nothing but writing to that log group (AWS's managed
+    AWSLambdaBasicExecutionRole would allow creating and writing every log group of the
+    account); the caller adds the function's capabilities (``infra/grants.py``).
+    """
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
         retention=logs.RetentionDays.ONE_MONTH,
         removal_policy=RemovalPolicy.DESTROY,
+    )
+    role = iam.Role(
+        scope,
+        f"{construct_id}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"Lambda function {function}",
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+        )
     )
     return lambda_.Function(
         scope,
@@ -101,6 +106,7 @@ def python_function(
         memory_size=memory_size,
         timeout=timeout,
         log_group=log_group,
+        role=role,
         tracing=lambda_.Tracing.ACTIVE,
         description=description[:256],
     )
@@ -143,16 +149,13 @@ class Api(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        storage: Storage,
-        maintenance_queue: sqs.IQueue,
+        targets: grants.Targets,
         code: lambda_.Code,
         core_layer: lambda_.ILayerVersion,
         environment: Mapping[str, str],
         routes: Mapping[str, Route] = ROUTES,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._storage = storage
-        self._maintenance_queue = maintenance_queue
 
         self.functions: dict[str, lambda_.Function] = {}
         for name, route in routes.items():
@@ -167,7 +170,7 @@ class Api(Construct):
                 timeout=API_TIMEOUT,
                 description=f"{route.method} /{STAGE}{route.path}: {route.summary}",
             )
-            self._grant(fn, route)
+            grants.grant(fn, route.grants, targets, authenticated=route.scope is not None)
             self.functions[name] = fn
 
         self.access_logs = logs.LogGroup(
@@ -199,41 +202,6 @@ class Api(Construct):
     @property
     def url(self) -> str:
         return self.rest_api.url
-
-    def _grant(self, fn: lambda_.Function, route: Route) -> None:
-        storage = self._storage
-        grants = set(route.grants)
-        unknown = grants - {
-            META_READ,
-            META_WRITE,
-            ROWS_READ,
-            ROWS_WRITE,
-            IDEMPOTENCY,
-            DROP_PUT,
-            DROP_READ,
-            MAINTENANCE_SEND,
-        }
-        if unknown:
-            raise ValueError(f"route {route.function}: unknown grants {sorted(unknown)}")
-        if META_WRITE in grants:
-            storage.meta.grant_read_write_data(fn)
-        elif META_READ in grants or route.scope is not None:
-            storage.meta.grant_read_data(fn)
-        if route.scope is not None and META_WRITE not in grants:
-            # The auth layer looks the key up and touches its last_used_at.
-            storage.meta.grant(fn, "dynamodb:UpdateItem")
-        if ROWS_WRITE in grants:
-            storage.rows.grant_read_write_data(fn)
-        elif ROWS_READ in grants:
-            storage.rows.grant_read_data(fn)
-        if IDEMPOTENCY in grants:
-            storage.idempotency.grant_read_write_data(fn)
-        if DROP_PUT in grants:
-            storage.bucket.grant_put(fn, f"{storage.drop_prefix}*")
-        if DROP_READ in grants:
-            storage.bucket.grant_read(fn)
-        if MAINTENANCE_SEND in grants:
-            self._maintenance_queue.grant_send_messages(fn)
 
     def _add_methods(self, routes: Mapping[str, Route]) -> None:
         with_methods: dict[str, apigw.IResource] = {}

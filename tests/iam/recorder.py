@@ -48,7 +48,7 @@ FINGERPRINTED = (
     ROOT / "functions",
     ROOT / "layers" / "core" / "python" / "datasets_core",
     ROOT / "tests" / "integration",
-    ROOT / "tests" / "iam",
+    Path(__file__),
 )
 
 CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("iam_function", default=None)
@@ -57,7 +57,7 @@ CURRENT_FUNCTION: contextvars.ContextVar[str | None] = contextvars.ContextVar("i
 def fingerprint() -> str:
     digest = hashlib.sha256()
     for folder in FINGERPRINTED:
-        for path in sorted(folder.rglob("*.py")):
+        for path in sorted(folder.rglob("*.py")) if folder.is_dir() else [folder]:
             if "__pycache__" in path.parts:
                 continue
             digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes() + b"\0")

@@ -105,6 +105,30 @@ def test_every_function_ran_and_made_aws_calls(
     assert not silent, f"functions with data grants that made no recorded AWS call: {silent}"
 
 
+def test_policies_grant_nothing_the_calls_do_not_use(
+    synth: Synth, complete: dict[str, Any], roles: policy.Roles
+) -> None:
+    # Given every function's recorded calls, when listing the grants none of them needed,
+    broader, used_allowances = [], set()
+    for function in stack_functions(synth, roles):
+        for grant in policy.unused(roles.statements(function), requests_of(complete, roles, function)):
+            allowance = _allowance_for(roles, function, grant)
+            if allowance is None:
+                broader.append(f"{function}: {grant.action} on {grant.resource} ({grant.origin})")
+            else:
+                used_allowances.add(allowance)
+    # then each is a documented allowance, and each allowance still covers something.
+    assert not broader, f"{len(broader)} grants no recorded call uses:\n" + "\n".join(broader)
+    assert set(ALLOWANCES) == used_allowances, set(ALLOWANCES) - used_allowances
+
+
+def test_roles_have_only_policies_the_checker_can_read(synth: Synth, roles: policy.Roles) -> None:
+    # AWS managed policies are not in the template: the checker could not see what they allow.
+    for function in stack_functions(synth, roles):
+        role = roles.role_of(roles.function_ids()[function])
+        assert roles.aws_managed_policies(role) == [], function
+
+
 # --- helpers ------------------------------------------------------------------------------------------
 def _all_grants(roles: policy.Roles, function: str) -> Iterator[policy.Grant]:
     for statement in roles.statements(function):

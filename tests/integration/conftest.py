@@ -140,7 +140,11 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         aws.reset()
         auth.forget_cached_keys()
         create_local_tables(boto3.client("dynamodb"))
-        boto3.client("s3").create_bucket(Bucket=settings().drop_bucket)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=settings().drop_bucket)
+        # Versioned like the stack's drop bucket: S3 events then name the object version, and
+        # the import reads exactly that version (s3:GetObjectVersion on AWS).
+        s3.put_bucket_versioning(Bucket=settings().drop_bucket, VersioningConfiguration={"Status": "Enabled"})
         yield
         settings.cache_clear()
         aws.reset()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 
 import boto3
 import pytest
 
 from datasets_core.config import settings
+from datasets_core.store import datasets as dataset_store
 from datasets_core.store import workspaces
 
-from .conftest import Client, make_key
+from .conftest import Client, make_key, queued_maintenance, run_maintenance
 
 
 def error(response) -> dict:
@@ -207,3 +209,26 @@ def test_a_json_body_is_read_as_json_whatever_its_content_type(client: Client, c
     created = client.post("/datasets", {"name": "Curl default"}, headers={"Content-Type": content_type})
     assert created.status == 201, created.body
     assert created.json()["data"]["name"] == "Curl default"
+
+
+def test_the_maintenance_worker_purges_a_deleted_datasets_rows(client: Client) -> None:
+    # Given a deleted dataset that held rows,
+    dataset = create(client, "Purged")
+    client.post(f"/datasets/{dataset['id']}/rows", {"rows": [{"n": i} for i in range(5)]})
+    row_pk = re.compile(re.escape(dataset["id"]) + r"#\d+\.\d+$")
+
+    def stored_rows() -> list[dict]:
+        items = boto3.resource("dynamodb").Table(settings().rows_table).scan()["Items"]
+        return [item for item in items if row_pk.match(str(item["pk"]))]
+
+    assert len(stored_rows()) == 5
+    assert client.delete(f"/datasets/{dataset['id']}").status == 200
+    # when the maintenance function runs the task the delete queued,
+    tasks = queued_maintenance()
+    assert [task["task"] for task in tasks] == ["purge_dataset"]
+    assert run_maintenance(tasks) == {"batchItemFailures": []}
+    # then no row of the dataset is left (its audit trail expires by TTL), nor its purge marker,
+    # and the rows left the workspace.
+    assert stored_rows() == []
+    assert dataset_store.purge_marker("default", dataset["id"]) is None
+    assert workspaces.get("default")["row_count"] == 0
