@@ -70,6 +70,7 @@ def python_function(
     memory_size: int,
     timeout: Duration,
     description: str = "",
+    reserved_concurrency: int | None = None,
 ) -> lambda_.Function:
     """A Python 3.13 arm64 function for ``functions/<function>`` with a one-month log group.
 
@@ -109,6 +110,7 @@ def python_function(
         role=role,
         tracing=lambda_.Tracing.ACTIVE,
         description=description[:256],
+        reserved_concurrent_executions=reserved_concurrency,
     )
 
 

@@ -63,7 +63,12 @@ MAINTENANCE_CAPABILITIES = (
 )
 
 IMPORT_TIMEOUT = Duration.minutes(15)
-
+# At most this many imports run at once, whatever is dropped: the import function holds this
+# much of the account's Lambda concurrency for itself and can never take more, so a burst of
+# dropped files queues up instead of starving the API functions (and DynamoDB's capacity).
+# The SQS event source is capped to the same number, so it does not poll messages it would
+# only see throttled. Deploying needs an account concurrency quota of at least 100 + this.
+IMPORT_CONCURRENCY = 5
 IMPORT_MEMORY_MB = 2048
 IMPORT_BATCH_SIZE = 10
 IMPORT_TMP_MB = 10240  # Lambda's maximum ephemeral storage
@@ -142,6 +147,7 @@ class Imports(Construct):
             memory_size=IMPORT_MEMORY_MB,
             timeout=IMPORT_TIMEOUT,
             description="Imports files dropped into the drop folder (S3 -> SQS)",
+            reserved_concurrency=IMPORT_CONCURRENCY,
         )
         # A dropped file is copied to /tmp (Parquet needs random access); allow files up to ~10 GB.
         cfn_function = fn.node.default_child
@@ -158,7 +164,12 @@ class Imports(Construct):
             )
         )
         fn.add_event_source(
-            sources.SqsEventSource(self.queue, batch_size=IMPORT_BATCH_SIZE, report_batch_item_failures=True)
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=IMPORT_BATCH_SIZE,
+                report_batch_item_failures=True,
+                max_concurrency=IMPORT_CONCURRENCY,
+            )
         )
         self.import_function = fn
 

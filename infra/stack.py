@@ -7,6 +7,7 @@ workers) -> api (one function + method per route) -> monitoring (alarms, dashboa
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -82,11 +83,14 @@ class DatasetsApiStack(Stack):
             "import_file": imports.import_function,
             "maintenance": imports.maintenance_function,
         }
-        self.monitoring = Monitoring(
+        self.monitoring = monitoring = Monitoring(
             self,
             "Monitoring",
             rest_api=api.rest_api,
+            access_logs=api.access_logs,
             functions=self.functions,
+            import_function=imports.import_function,
+            alarm_email=self.node.try_get_context("alarmEmail") or os.environ.get("ALARM_EMAIL") or None,
             dead_letter_queues={"Import": imports.dlq, "Maintenance": imports.maintenance_dlq},
             work_queues={"Import": imports.queue, "Maintenance": imports.maintenance_queue},
         )
@@ -99,6 +103,7 @@ class DatasetsApiStack(Stack):
             "RowsTableName": storage.rows.table_name,
             "IdempotencyTableName": storage.idempotency.table_name,
             "ImportQueueUrl": imports.queue.queue_url,
+            "AlarmTopicArn": monitoring.topic.topic_arn,
             "StackRegion": Aws.REGION,
         }
         for name, value in outputs.items():
@@ -141,6 +146,12 @@ class DatasetsApiStack(Stack):
             "AwsSolutions-APIG3",
             "WAF is left out of the base stack (cost, account-specific rules); stage throttling "
             f"({THROTTLE_RATE} req/s, burst {THROTTLE_BURST}) bounds abuse. Attach a WebACL per deployment.",
+        )
+        acknowledge(
+            self.monitoring.topic,
+            "AwsSolutions-SNS2",
+            "The alarm topic is not encrypted at rest: CloudWatch alarms cannot publish to a topic "
+            "under the AWS managed SNS key, and alarm messages carry no user data (SSL-only in transit).",
         )
         for child in self.node.children:
             # CDK's singleton custom-resource handler that writes the bucket's notification config.

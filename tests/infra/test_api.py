@@ -6,7 +6,6 @@ import json
 from collections import Counter
 
 import pytest
-from aws_cdk.assertions import Match
 
 from infra.api import GATEWAY_RESPONSES, METHOD_NOT_ALLOWED
 from routes import ROUTES, Route
@@ -118,16 +117,3 @@ def test_outputs(synth: Synth) -> None:
     assert outputs["DropPrefix"]["Value"] == "drop/"
     api_url = json.dumps(outputs["ApiUrl"]["Value"])
     assert ".execute-api." in api_url and "DeploymentStagev1" in api_url
-
-
-def test_alarms_on_dead_letters_5xx_and_function_errors(synth: Synth) -> None:
-    alarms = [a["Properties"] for a in synth.of_type("AWS::CloudWatch::Alarm").values()]
-    by_metric = Counter(a["MetricName"] for a in alarms)
-    assert by_metric["ApproximateNumberOfMessagesVisible"] == 2
-    assert by_metric["5XXError"] == 1
-    assert by_metric["Errors"] == len(ROUTES) + 2
-    synth.template.has_resource_properties(
-        "AWS::CloudWatch::Alarm",
-        {"MetricName": "5XXError", "Threshold": 0, "ComparisonOperator": "GreaterThanThreshold"},
-    )
-    synth.template.has_resource_properties("AWS::CloudWatch::Dashboard", {"DashboardBody": Match.any_value()})
