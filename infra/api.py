@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -32,8 +33,16 @@ API_MEMORY_MB = 512
 # API Gateway gives up on an integration after 29 s; a function running longer is wasted.
 API_TIMEOUT = Duration.seconds(29)
 
-THROTTLE_RATE = 100
-THROTTLE_BURST = 200
+# A coarse backstop for all callers together, not the rate limit: limits per API key are the
+# application's (in the auth path, SPEC §2), so one noisy key cannot take the whole API. This
+# only caps the sum (API Gateway's account default is 10,000 req/s); the burst stays within
+# Lambda's default account concurrency (1,000).
+THROTTLE_RATE = 1000
+THROTTLE_BURST = 1000
+# What a throttled caller is told to wait (seconds): the stage's token bucket refills each second.
+THROTTLED_RETRY_AFTER = 1
+# Lambda's synchronous invoke limit: a request whose event passes it never reaches a function.
+MAX_BODY_BYTES = 6 * 1024 * 1024
 
 METHOD_NOT_ALLOWED = {
     "error": {"code": "method_not_allowed", "message": "Method not allowed.", "details": {}}
@@ -118,28 +127,66 @@ def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
-def _error_template(code: str, message: str) -> str:
-    body = {"error": {"code": code, "message": message, "details": {"request_id": "$context.requestId"}}}
+def _error_template(code: str, message: str, details: Mapping[str, object] | None = None) -> str:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": {**(details or {}), "request_id": "$context.requestId"},
+        }
+    }
     return json.dumps(body, separators=(",", ":"))
 
 
-# (response type, status code or None to keep API Gateway's, error code, message)
-GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] = (
-    (apigw.ResponseType.DEFAULT_4_XX, None, "bad_request", "The request could not be processed."),
-    (apigw.ResponseType.DEFAULT_5_XX, None, "internal_error", "Internal error."),
-    (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "Missing or invalid API key."),
-    (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "Access denied."),
-    (apigw.ResponseType.THROTTLED, "429", "rate_limited", "Too many requests; retry later."),
-    (apigw.ResponseType.QUOTA_EXCEEDED, "429", "rate_limited", "Request quota exceeded; retry later."),
-    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", "Request body too large."),
+@dataclass(frozen=True)
+class GatewayResponse:
+    """An API Gateway answer (no function ran) in the SPEC §2 envelope."""
+
+    type: apigw.ResponseType
+    status: str | None  # None keeps API Gateway's status code
+    code: str
+    message: str
+    details: Mapping[str, object] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+_RETRY = {"Retry-After": f"'{THROTTLED_RETRY_AFTER}'"}  # a static header value is quoted
+GATEWAY_RESPONSES: tuple[GatewayResponse, ...] = (
+    GatewayResponse(
+        apigw.ResponseType.DEFAULT_4_XX, None, "bad_request", "The request could not be processed."
+    ),
+    GatewayResponse(apigw.ResponseType.DEFAULT_5_XX, None, "internal_error", "Internal error."),
+    GatewayResponse(apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", "Missing or invalid API key."),
+    GatewayResponse(apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "Access denied."),
+    # The stage's throttle (a backstop for all callers together; per-key limits are the app's).
+    GatewayResponse(
+        apigw.ResponseType.THROTTLED, "429", "rate_limited", "Too many requests; retry later.", headers=_RETRY
+    ),
+    # No usage plan sets quotas; should one be attached, its refusals keep the envelope too.
+    GatewayResponse(
+        apigw.ResponseType.QUOTA_EXCEEDED, "429", "rate_limited", "Request quota exceeded.", headers=_RETRY
+    ),
+    # Also what API Gateway answers when Lambda refuses an invoke whose event passes 6 MB
+    # ("Request Too Long"): the body never reaches a function (see README, Limits).
+    GatewayResponse(
+        apigw.ResponseType.REQUEST_TOO_LARGE,
+        "413",
+        "payload_too_large",
+        f"The request body is larger than {MAX_BODY_BYTES} bytes.",
+        details={"limit_bytes": MAX_BODY_BYTES},
+    ),
     # What API Gateway answers for a path no resource matches.
-    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "Not found."),
-    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", "not_found", "Not found."),
-    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_body", "Invalid request body."),
-    (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "invalid_query", "Invalid request parameters."),
-    (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", "unsupported_media_type", "Unsupported media type."),
-    (apigw.ResponseType.INTEGRATION_FAILURE, "502", "internal_error", "Internal error."),
-    (apigw.ResponseType.INTEGRATION_TIMEOUT, "504", "timeout", "The request took too long."),
+    GatewayResponse(apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "Not found."),
+    GatewayResponse(apigw.ResponseType.RESOURCE_NOT_FOUND, "404", "not_found", "Not found."),
+    GatewayResponse(apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_body", "Invalid request body."),
+    GatewayResponse(
+        apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "invalid_query", "Invalid request parameters."
+    ),
+    GatewayResponse(
+        apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", "unsupported_media_type", "Unsupported media type."
+    ),
+    GatewayResponse(apigw.ResponseType.INTEGRATION_FAILURE, "502", "internal_error", "Internal error."),
+    GatewayResponse(apigw.ResponseType.INTEGRATION_TIMEOUT, "504", "timeout", "The request took too long."),
 )
 
 
@@ -225,12 +272,15 @@ class Api(Construct):
             )
 
     def _add_gateway_responses(self) -> None:
-        for response_type, status, code, message in GATEWAY_RESPONSES:
+        for response in GATEWAY_RESPONSES:
             self.rest_api.add_gateway_response(
-                response_type.response_type,
-                type=response_type,
-                status_code=status,
-                templates={"application/json": _error_template(code, message)},
+                response.type.response_type,
+                type=response.type,
+                status_code=response.status,
+                response_headers=dict(response.headers) or None,
+                templates={
+                    "application/json": _error_template(response.code, response.message, response.details)
+                },
             )
 
 
