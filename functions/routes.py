@@ -31,7 +31,7 @@ ROWS_DELETE = "rows:DeleteItem"
 ROWS_BATCH_WRITE = "rows:BatchWriteItem"
 IDEMPOTENCY = "idempotency"  # Powertools' records of Idempotency-Key requests
 DROP_PUT = "drop:PutObject"  # presigned uploads under drop/
-DROP_READ = "drop:GetObject"  # dropped files (and their versions) under drop/
+DROP_READ = "drop:GetObjectVersion"  # dropped files under drop/, at the version S3 announced
 IMPORT_SEND = "import-queue:SendMessage"
 MAINTENANCE_SEND = "maintenance-queue:SendMessage"
 
