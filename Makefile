@@ -29,6 +29,8 @@ install: $(DEV_STAMP)
 run: install-local
 	$(PY) -m local
 
+# tests/integration records every AWS call of every function (build/iam/calls.json); tests/infra
+# checks those calls against the synthesized IAM policies, so integration runs first.
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest tests/unit tests/integration tests/infra tests/e2e

@@ -12,15 +12,29 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Names of the resources a function may be granted (see infra/api.py for what each means).
-META_READ = "meta:read"
-META_WRITE = "meta:write"
-ROWS_READ = "rows:read"
-ROWS_WRITE = "rows:write"
-IDEMPOTENCY = "idempotency"
-DROP_PUT = "drop:put"
-DROP_READ = "drop:read"
-MAINTENANCE_SEND = "maintenance:send"
+# What a function may do: each capability is one IAM statement (infra/grants.py), exactly the
+# actions its code calls. tests/infra/test_iam_calls.py checks, against the AWS calls recorded
+# in the integration tests, that every call is allowed and every capability is used.
+# Every route with a scope also gets the key lookup (GetItem and a last_used_at-only UpdateItem
+# on KEY# items of the meta table) without naming it.
+META_GET = "meta:GetItem"  # dataset, workspace, import and name-reservation items
+META_QUERY = "meta:Query"  # a workspace's datasets (table)
+META_INDEX = "meta/index:Query"  # a workspace's keys, a dataset's imports (gsi1)
+META_PUT = "meta:PutItem"
+META_UPDATE = "meta:UpdateItem"
+META_DELETE = "meta:DeleteItem"
+ROWS_GET = "rows:GetItem"
+ROWS_QUERY = "rows:Query"  # a dataset's partitions, a row's change log (table)
+ROWS_INDEX = "rows/index:Query"  # index plans (idx1..idx5)
+ROWS_PUT = "rows:PutItem"
+ROWS_UPDATE = "rows:UpdateItem"
+ROWS_DELETE = "rows:DeleteItem"
+ROWS_BATCH_WRITE = "rows:BatchWriteItem"
+IDEMPOTENCY = "idempotency"  # Powertools' records of Idempotency-Key requests
+DROP_PUT = "drop:PutObject"  # presigned uploads under drop/
+DROP_READ = "drop:GetObjectVersion"  # dropped files under drop/, at the version S3 announced
+IMPORT_SEND = "import-queue:SendMessage"
+MAINTENANCE_SEND = "maintenance-queue:SendMessage"
 
 # Layers a function may need beyond the core layer (built by infra/build_layers.py).
 DOCS_LAYER = "docs"  # Swagger UI's files
@@ -37,23 +51,32 @@ class Route:
     layers: tuple[str, ...] = ()
 
 
+ROWS_WRITE_COMMON = (META_GET, META_UPDATE, ROWS_BATCH_WRITE, IDEMPOTENCY)  # + the row writes
+
 _TABLE: tuple[Route, ...] = (
     Route("GET", "/health", "health", None, (), "Liveness check"),
     Route("GET", "/openapi.json", "openapi", None, (), "OpenAPI document"),
     Route("GET", "/docs", "docs", None, (), "Swagger UI"),
     Route("GET", "/docs/{asset}", "docs_asset", None, (), "Swagger UI files", layers=(DOCS_LAYER,)),
-    Route("GET", "/keys", "list_keys", "keys:admin", (META_READ,), "List API keys"),
-    Route("POST", "/keys", "create_key", "keys:admin", (META_WRITE,), "Create an API key"),
-    Route("DELETE", "/keys/{key_id}", "revoke_key", "keys:admin", (META_WRITE,), "Revoke a key"),
-    Route("GET", "/datasets", "list_datasets", "datasets:read", (META_READ,), "List datasets"),
-    Route("POST", "/datasets", "create_dataset", "datasets:admin", (META_WRITE,), "Create a dataset"),
-    Route("GET", "/datasets/{dataset_id}", "get_dataset", "datasets:read", (META_READ,), "Get a dataset"),
+    Route("GET", "/keys", "list_keys", "keys:admin", (META_INDEX,), "List API keys"),
+    Route("POST", "/keys", "create_key", "keys:admin", (META_PUT,), "Create an API key"),
+    Route("DELETE", "/keys/{key_id}", "revoke_key", "keys:admin", (META_UPDATE,), "Revoke a key"),
+    Route("GET", "/datasets", "list_datasets", "datasets:read", (META_QUERY,), "List datasets"),
+    Route(
+        "POST",
+        "/datasets",
+        "create_dataset",
+        "datasets:admin",
+        (META_GET, META_PUT, META_UPDATE),
+        "Create a dataset",
+    ),
+    Route("GET", "/datasets/{dataset_id}", "get_dataset", "datasets:read", (META_GET,), "Get a dataset"),
     Route(
         "PATCH",
         "/datasets/{dataset_id}",
         "update_dataset",
         "datasets:admin",
-        (META_WRITE, MAINTENANCE_SEND),
+        (META_GET, META_PUT, META_UPDATE, META_DELETE, MAINTENANCE_SEND),
         "Rename, describe or re-index a dataset",
     ),
     Route(
@@ -61,7 +84,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}",
         "delete_dataset",
         "datasets:admin",
-        (META_WRITE, MAINTENANCE_SEND),
+        (META_GET, META_PUT, META_UPDATE, META_DELETE, MAINTENANCE_SEND),
         "Delete a dataset",
     ),
     Route(
@@ -69,7 +92,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "query_rows",
         "datasets:read",
-        (META_READ, ROWS_READ),
+        (META_GET, ROWS_QUERY, ROWS_INDEX),
         "Query rows",
     ),
     Route(
@@ -77,7 +100,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "insert_rows",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_PUT, ROWS_INDEX),
         "Insert (or upsert) rows",
     ),
     Route(
@@ -85,7 +108,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "update_rows",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_QUERY, ROWS_INDEX, ROWS_PUT),
         "Update the rows matching a condition",
     ),
     Route(
@@ -93,7 +116,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "delete_rows",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_QUERY, ROWS_INDEX, ROWS_DELETE),
         "Delete rows by id or by condition",
     ),
     Route(
@@ -101,7 +124,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "get_row",
         "datasets:read",
-        (META_READ, ROWS_READ),
+        (META_GET, ROWS_GET),
         "Get a row",
     ),
     Route(
@@ -109,7 +132,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "update_row",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_PUT),
         "Update fields of a row",
     ),
     Route(
@@ -117,7 +140,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "replace_row",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_PUT),
         "Replace a whole row",
     ),
     Route(
@@ -125,7 +148,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "delete_row",
         "datasets:write",
-        (META_WRITE, ROWS_WRITE, IDEMPOTENCY),
+        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_DELETE),
         "Delete a row",
     ),
     Route(
@@ -133,7 +156,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}/changes",
         "row_changes",
         "datasets:read",
-        (META_READ, ROWS_READ),
+        (META_GET, ROWS_QUERY),
         "Audit trail of a row",
     ),
     Route(
@@ -141,16 +164,22 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/uploads",
         "create_upload",
         "datasets:write",
-        (META_WRITE, DROP_PUT, IDEMPOTENCY),
+        (META_GET, DROP_PUT, IDEMPOTENCY),
         "Presigned upload into the drop folder",
     ),
     Route(
-        "GET", "/datasets/{dataset_id}/imports", "list_imports", "datasets:read", (META_READ,), "List imports"
+        "GET",
+        "/datasets/{dataset_id}/imports",
+        "list_imports",
+        "datasets:read",
+        (META_GET, META_INDEX),
+        "List imports",
     ),
-    Route("GET", "/imports/{import_id}", "get_import", "datasets:read", (META_READ,), "Get an import"),
+    Route("GET", "/imports/{import_id}", "get_import", "datasets:read", (META_GET,), "Get an import"),
 )
 
 ROUTES: dict[str, Route] = {route.function: route for route in _TABLE}
+
 
 # Functions no route serves: queue consumers, and the analytics function the API functions
 # invoke for replica answers (SPEC §6b). Each has a ``functions/<name>/handler.py`` too.

@@ -1,4 +1,4 @@
-"""The REST API: one Lambda function, one method and least-privilege grants per route in ROUTES.
+"""The REST API: one Lambda function, one method and exactly its route's capabilities per route in ROUTES.
 
 Everything here is derived from ``functions/routes.py``; adding a route needs no change in
 this file. Auth happens inside the functions (API keys in the Authorization header), so the
@@ -10,29 +10,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_apigateway as apigw
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
-from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from datasets_core.auth import UNAUTHORIZED
-from infra.storage import Storage
-from routes import (
-    DROP_PUT,
-    DROP_READ,
-    IDEMPOTENCY,
-    MAINTENANCE_SEND,
-    META_READ,
-    META_WRITE,
-    ROUTES,
-    ROWS_READ,
-    ROWS_WRITE,
-    Route,
-)
+from infra import grants
+from routes import ROUTES, Route
 
 ROOT = Path(__file__).resolve().parents[1]
 FUNCTIONS_DIR = ROOT / "functions"
@@ -44,8 +34,16 @@ API_MEMORY_MB = 512
 # API Gateway gives up on an integration after 29 s; a function running longer is wasted.
 API_TIMEOUT = Duration.seconds(29)
 
-THROTTLE_RATE = 100
-THROTTLE_BURST = 200
+# A coarse backstop for all callers together, not the rate limit: limits per API key are the
+# application's (in the auth path, SPEC §2), so one noisy key cannot take the whole API. This
+# only caps the sum (API Gateway's account default is 10,000 req/s); the burst stays within
+# Lambda's default account concurrency (1,000).
+THROTTLE_RATE = 1000
+THROTTLE_BURST = 1000
+# What a throttled caller is told to wait (seconds): the stage's token bucket refills each second.
+THROTTLED_RETRY_AFTER = 1
+# Lambda's synchronous invoke limit: a request whose event passes it never reaches a function.
+MAX_BODY_BYTES = 6 * 1024 * 1024
 
 METHOD_NOT_ALLOWED = {
     "error": {"code": "method_not_allowed", "message": "Method not allowed.", "details": {}}
@@ -82,13 +80,30 @@ def python_function(
     memory_size: int,
     timeout: Duration,
     description: str = "",
+    reserved_concurrency: int | None = None,
 ) -> lambda_.Function:
-    """A Python 3.13 arm64 function for ``functions/<function>`` with a one-month log group."""
+    """A Python 3.13 arm64 function for ``functions/<function>`` with a one-month log group.
+
+    Its role starts with nothing but writing to that log group (AWS's managed
+    AWSLambdaBasicExecutionRole would allow creating and writing every log group of the
+    account); the caller adds the function's capabilities (``infra/grants.py``).
+    """
     log_group = logs.LogGroup(
         scope,
         f"{construct_id}Logs",
         retention=logs.RetentionDays.ONE_MONTH,
         removal_policy=RemovalPolicy.DESTROY,
+    )
+    role = iam.Role(
+        scope,
+        f"{construct_id}Role",
+        assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+        description=f"Lambda function {function}",
+    )
+    role.add_to_policy(
+        iam.PolicyStatement(
+            actions=["logs:CreateLogStream", "logs:PutLogEvents"], resources=[log_group.log_group_arn]
+        )
     )
     return lambda_.Function(
         scope,
@@ -102,8 +117,10 @@ def python_function(
         memory_size=memory_size,
         timeout=timeout,
         log_group=log_group,
+        role=role,
         tracing=lambda_.Tracing.ACTIVE,
         description=description[:256],
+        reserved_concurrent_executions=reserved_concurrency,
     )
 
 
@@ -111,28 +128,66 @@ def _pascal(name: str) -> str:
     return "".join(part[:1].upper() + part[1:] for part in name.split("_"))
 
 
-def _error_template(code: str, message: str) -> str:
-    body = {"error": {"code": code, "message": message, "details": {"request_id": "$context.requestId"}}}
+def _error_template(code: str, message: str, details: Mapping[str, object] | None = None) -> str:
+    body = {
+        "error": {
+            "code": code,
+            "message": message,
+            "details": {**(details or {}), "request_id": "$context.requestId"},
+        }
+    }
     return json.dumps(body, separators=(",", ":"))
 
 
-# (response type, status code or None to keep API Gateway's, error code, message)
-GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str, str], ...] = (
-    (apigw.ResponseType.DEFAULT_4_XX, None, "bad_request", "The request could not be processed."),
-    (apigw.ResponseType.DEFAULT_5_XX, None, "internal_error", "Internal error."),
-    (apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", UNAUTHORIZED),
-    (apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "Access denied."),
-    (apigw.ResponseType.THROTTLED, "429", "rate_limited", "Too many requests; retry later."),
-    (apigw.ResponseType.QUOTA_EXCEEDED, "429", "rate_limited", "Request quota exceeded; retry later."),
-    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "payload_too_large", "Request body too large."),
+@dataclass(frozen=True)
+class GatewayResponse:
+    """An API Gateway answer (no function ran) in the SPEC §2 envelope."""
+
+    type: apigw.ResponseType
+    status: str | None  # None keeps API Gateway's status code
+    code: str
+    message: str
+    details: Mapping[str, object] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+_RETRY = {"Retry-After": f"'{THROTTLED_RETRY_AFTER}'"}  # a static header value is quoted
+GATEWAY_RESPONSES: tuple[GatewayResponse, ...] = (
+    GatewayResponse(
+        apigw.ResponseType.DEFAULT_4_XX, None, "bad_request", "The request could not be processed."
+    ),
+    GatewayResponse(apigw.ResponseType.DEFAULT_5_XX, None, "internal_error", "Internal error."),
+    GatewayResponse(apigw.ResponseType.UNAUTHORIZED, "401", "unauthorized", UNAUTHORIZED),
+    GatewayResponse(apigw.ResponseType.ACCESS_DENIED, "403", "forbidden", "Access denied."),
+    # The stage's throttle (a backstop for all callers together; per-key limits are the app's).
+    GatewayResponse(
+        apigw.ResponseType.THROTTLED, "429", "rate_limited", "Too many requests; retry later.", headers=_RETRY
+    ),
+    # No usage plan sets quotas; should one be attached, its refusals keep the envelope too.
+    GatewayResponse(
+        apigw.ResponseType.QUOTA_EXCEEDED, "429", "rate_limited", "Request quota exceeded.", headers=_RETRY
+    ),
+    # Also what API Gateway answers when Lambda refuses an invoke whose event passes 6 MB
+    # ("Request Too Long"): the body never reaches a function (see README, Limits).
+    GatewayResponse(
+        apigw.ResponseType.REQUEST_TOO_LARGE,
+        "413",
+        "payload_too_large",
+        f"The request body is larger than {MAX_BODY_BYTES} bytes.",
+        details={"limit_bytes": MAX_BODY_BYTES},
+    ),
     # What API Gateway answers for a path no resource matches.
-    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "Not found."),
-    (apigw.ResponseType.RESOURCE_NOT_FOUND, "404", "not_found", "Not found."),
-    (apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_body", "Invalid request body."),
-    (apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "invalid_query", "Invalid request parameters."),
-    (apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", "unsupported_media_type", "Unsupported media type."),
-    (apigw.ResponseType.INTEGRATION_FAILURE, "502", "internal_error", "Internal error."),
-    (apigw.ResponseType.INTEGRATION_TIMEOUT, "504", "timeout", "The request took too long."),
+    GatewayResponse(apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "404", "not_found", "Not found."),
+    GatewayResponse(apigw.ResponseType.RESOURCE_NOT_FOUND, "404", "not_found", "Not found."),
+    GatewayResponse(apigw.ResponseType.BAD_REQUEST_BODY, "400", "invalid_body", "Invalid request body."),
+    GatewayResponse(
+        apigw.ResponseType.BAD_REQUEST_PARAMETERS, "400", "invalid_query", "Invalid request parameters."
+    ),
+    GatewayResponse(
+        apigw.ResponseType.UNSUPPORTED_MEDIA_TYPE, "415", "unsupported_media_type", "Unsupported media type."
+    ),
+    GatewayResponse(apigw.ResponseType.INTEGRATION_FAILURE, "502", "internal_error", "Internal error."),
+    GatewayResponse(apigw.ResponseType.INTEGRATION_TIMEOUT, "504", "timeout", "The request took too long."),
 )
 
 
@@ -144,8 +199,7 @@ class Api(Construct):
         scope: Construct,
         construct_id: str,
         *,
-        storage: Storage,
-        maintenance_queue: sqs.IQueue,
+        targets: grants.Targets,
         code: lambda_.Code,
         core_layer: lambda_.ILayerVersion,
         environment: Mapping[str, str],
@@ -153,8 +207,6 @@ class Api(Construct):
         routes: Mapping[str, Route] = ROUTES,
     ) -> None:
         super().__init__(scope, construct_id)
-        self._storage = storage
-        self._maintenance_queue = maintenance_queue
 
         self.functions: dict[str, lambda_.Function] = {}
         extra = dict(extra_layers or {})
@@ -173,7 +225,7 @@ class Api(Construct):
                 timeout=API_TIMEOUT,
                 description=f"{route.method} /{STAGE}{route.path}: {route.summary}",
             )
-            self._grant(fn, route)
+            grants.grant(fn, route.grants, targets, authenticated=route.scope is not None)
             self.functions[name] = fn
 
         self.access_logs = logs.LogGroup(
@@ -206,41 +258,6 @@ class Api(Construct):
     def url(self) -> str:
         return self.rest_api.url
 
-    def _grant(self, fn: lambda_.Function, route: Route) -> None:
-        storage = self._storage
-        grants = set(route.grants)
-        unknown = grants - {
-            META_READ,
-            META_WRITE,
-            ROWS_READ,
-            ROWS_WRITE,
-            IDEMPOTENCY,
-            DROP_PUT,
-            DROP_READ,
-            MAINTENANCE_SEND,
-        }
-        if unknown:
-            raise ValueError(f"route {route.function}: unknown grants {sorted(unknown)}")
-        if META_WRITE in grants:
-            storage.meta.grant_read_write_data(fn)
-        elif META_READ in grants or route.scope is not None:
-            storage.meta.grant_read_data(fn)
-        if route.scope is not None and META_WRITE not in grants:
-            # The auth layer looks the key up and touches its last_used_at.
-            storage.meta.grant(fn, "dynamodb:UpdateItem")
-        if ROWS_WRITE in grants:
-            storage.rows.grant_read_write_data(fn)
-        elif ROWS_READ in grants:
-            storage.rows.grant_read_data(fn)
-        if IDEMPOTENCY in grants:
-            storage.idempotency.grant_read_write_data(fn)
-        if DROP_PUT in grants:
-            storage.bucket.grant_put(fn, f"{storage.drop_prefix}*")
-        if DROP_READ in grants:
-            storage.bucket.grant_read(fn)
-        if MAINTENANCE_SEND in grants:
-            self._maintenance_queue.grant_send_messages(fn)
-
     def _add_methods(self, routes: Mapping[str, Route]) -> None:
         with_methods: dict[str, apigw.IResource] = {}
         for name, route in routes.items():
@@ -261,12 +278,15 @@ class Api(Construct):
             )
 
     def _add_gateway_responses(self) -> None:
-        for response_type, status, code, message in GATEWAY_RESPONSES:
+        for response in GATEWAY_RESPONSES:
             self.rest_api.add_gateway_response(
-                response_type.response_type,
-                type=response_type,
-                status_code=status,
-                templates={"application/json": _error_template(code, message)},
+                response.type.response_type,
+                type=response.type,
+                status_code=response.status,
+                response_headers=dict(response.headers) or None,
+                templates={
+                    "application/json": _error_template(response.code, response.message, response.details)
+                },
             )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as sources
 from aws_cdk import aws_s3 as s3
@@ -17,13 +18,57 @@ from aws_cdk import aws_s3_notifications as s3n
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra import grants
 from infra.api import python_function
 from infra.storage import Storage
+from routes import (
+    DROP_READ,
+    IMPORT_SEND,
+    MAINTENANCE_SEND,
+    META_DELETE,
+    META_GET,
+    META_INDEX,
+    META_PUT,
+    META_UPDATE,
+    ROWS_BATCH_WRITE,
+    ROWS_INDEX,
+    ROWS_PUT,
+    ROWS_QUERY,
+    ROWS_UPDATE,
+)
 
 IMPORT_FUNCTION = "import_file"
 MAINTENANCE_FUNCTION = "maintenance"
 
+# What the workers' code calls (the same capabilities as the routes of functions/routes.py).
+IMPORT_CAPABILITIES = (
+    META_GET,
+    META_INDEX,  # the dataset's imports
+    META_PUT,  # import records; a dataset created by its first dropped file
+    META_UPDATE,  # leases, checkpoints, counters, generation swaps
+    ROWS_PUT,  # upserts
+    ROWS_INDEX,  # upserts find their rows by index
+    ROWS_BATCH_WRITE,  # chunks; the rows of a failed import are deleted by key
+    DROP_READ,  # the dropped file, at the version the S3 event names
+    IMPORT_SEND,  # continuation of a long import
+    MAINTENANCE_SEND,  # a replace import queues the purge of the generation it replaced
+)
+MAINTENANCE_CAPABILITIES = (
+    META_GET,
+    META_UPDATE,  # counters, index states, columns
+    META_DELETE,  # the purge marker of a deleted dataset
+    ROWS_QUERY,  # walks a dataset's partitions
+    ROWS_UPDATE,  # index entries of a backfill
+    ROWS_BATCH_WRITE,  # purges
+)
+
 IMPORT_TIMEOUT = Duration.minutes(15)
+# At most this many imports run at once, whatever is dropped: the import function holds this
+# much of the account's Lambda concurrency for itself and can never take more, so a burst of
+# dropped files queues up instead of starving the API functions (and DynamoDB's capacity).
+# The SQS event source is capped to the same number, so it does not poll messages it would
+# only see throttled. Deploying needs an account concurrency quota of at least 100 + this.
+IMPORT_CONCURRENCY = 5
 IMPORT_MEMORY_MB = 2048
 IMPORT_BATCH_SIZE = 10
 IMPORT_TMP_MB = 10240  # Lambda's maximum ephemeral storage
@@ -84,6 +129,7 @@ class Imports(Construct):
             s3n.SqsDestination(self.queue),
             s3.NotificationKeyFilter(prefix=storage.drop_prefix),
         )
+        self.targets = grants.Targets(storage, self.queue, self.maintenance_queue)
         # Every function's environment: what it was given plus the two queue URLs.
         self.environment = {
             **environment,
@@ -101,18 +147,29 @@ class Imports(Construct):
             memory_size=IMPORT_MEMORY_MB,
             timeout=IMPORT_TIMEOUT,
             description="Imports files dropped into the drop folder (S3 -> SQS)",
+            reserved_concurrency=IMPORT_CONCURRENCY,
         )
         # A dropped file is copied to /tmp (Parquet needs random access); allow files up to ~10 GB.
         cfn_function = fn.node.default_child
         assert isinstance(cfn_function, lambda_.CfnFunction)
         cfn_function.ephemeral_storage = lambda_.CfnFunction.EphemeralStorageProperty(size=IMPORT_TMP_MB)
-        storage.meta.grant_read_write_data(fn)
-        storage.rows.grant_read_write_data(fn)
-        storage.idempotency.grant_read_write_data(fn)
-        storage.bucket.grant_read(fn, f"{storage.drop_prefix}*")  # reads dropped files, nothing else
-        self.queue.grant_send_messages(fn)  # continuation of a long import
+        grants.grant(fn, IMPORT_CAPABILITIES, self.targets, authenticated=False)
+        # Lets S3 answer 404 (not 403) for a dropped file deleted before its import ran, which
+        # the pipeline reports as "file gone" instead of retrying it into the dead-letter queue.
+        fn.add_to_role_policy(
+            iam.PolicyStatement(
+                actions=["s3:ListBucket"],
+                resources=[storage.bucket.bucket_arn],
+                conditions={"StringLike": {"s3:prefix": [f"{storage.drop_prefix}*"]}},
+            )
+        )
         fn.add_event_source(
-            sources.SqsEventSource(self.queue, batch_size=IMPORT_BATCH_SIZE, report_batch_item_failures=True)
+            sources.SqsEventSource(
+                self.queue,
+                batch_size=IMPORT_BATCH_SIZE,
+                report_batch_item_failures=True,
+                max_concurrency=IMPORT_CONCURRENCY,
+            )
         )
         self.import_function = fn
 
@@ -127,9 +184,7 @@ class Imports(Construct):
             timeout=MAINTENANCE_TIMEOUT,
             description="Purges deleted datasets' rows and backfills indexes",
         )
-        storage.meta.grant_read_write_data(fn)
-        storage.rows.grant_read_write_data(fn)
-        self.maintenance_queue.grant_send_messages(fn)  # re-enqueues its continuation
+        grants.grant(fn, MAINTENANCE_CAPABILITIES, self.targets, authenticated=False)
         fn.add_event_source(
             sources.SqsEventSource(
                 self.maintenance_queue, batch_size=MAINTENANCE_BATCH_SIZE, report_batch_item_failures=True

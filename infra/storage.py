@@ -13,6 +13,11 @@ DROP_PREFIX = "drop/"
 DROP_BUCKET_ID = "DropBucket"
 ACCESS_LOGS_BUCKET_ID = "AccessLogsBucket"
 EXPORT_PREFIX = "exports/"
+# Dropped files are imported within minutes; after this they are expired (on the versioned
+# bucket expiry makes them noncurrent, and noncurrent versions are removed 30 days later).
+DROP_RETENTION = Duration.days(30)
+EXPORT_RETENTION = Duration.days(7)
+NONCURRENT_RETENTION = Duration.days(30)
 
 _ATTRIBUTE_TYPES = {
     "S": dynamodb.AttributeType.STRING,
@@ -90,11 +95,12 @@ class Storage(Construct):
             lifecycle_rules=[
                 s3.LifecycleRule(
                     id="expire-old-versions",
-                    noncurrent_version_expiration=Duration.days(30),
+                    noncurrent_version_expiration=NONCURRENT_RETENTION,
                     expired_object_delete_marker=True,
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 ),
-                s3.LifecycleRule(id="expire-exports", prefix=EXPORT_PREFIX, expiration=Duration.days(7)),
+                s3.LifecycleRule(id="expire-dropped-files", prefix=DROP_PREFIX, expiration=DROP_RETENTION),
+                s3.LifecycleRule(id="expire-exports", prefix=EXPORT_PREFIX, expiration=EXPORT_RETENTION),
             ],
             # Browsers upload straight into the drop folder with the presigned PUT URLs.
             cors=[

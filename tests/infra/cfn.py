@@ -57,18 +57,23 @@ class Synth:
     def function(self, function: str) -> dict[str, Any]:
         return self.resources[self.function_id(function)]
 
+    def statements(self, function: str) -> list[dict[str, Any]]:
+        """The policy statements of ``function``'s role (all of them Allow)."""
+        role = self.function(function)["Properties"]["Role"]["Fn::GetAtt"][0]
+        found = []
+        for res in self.of_type("AWS::IAM::Policy").values():
+            if {"Ref": role} in res["Properties"]["Roles"]:
+                found += res["Properties"]["PolicyDocument"]["Statement"]
+        assert all(statement["Effect"] == "Allow" for statement in found)
+        return found
+
     def permissions(self, function: str) -> set[tuple[str, str]]:
         """(action, resource as compact JSON) pairs allowed to ``function``'s role."""
-        role = self.function(function)["Properties"]["Role"]["Fn::GetAtt"][0]
         pairs: set[tuple[str, str]] = set()
-        for res in self.of_type("AWS::IAM::Policy").values():
-            if {"Ref": role} not in res["Properties"]["Roles"]:
-                continue
-            for statement in res["Properties"]["PolicyDocument"]["Statement"]:
-                assert statement["Effect"] == "Allow"
-                actions = _as_list(statement["Action"])
-                resources = _as_list(statement["Resource"])
-                pairs |= {(a, _compact(r)) for a in actions for r in resources}
+        for statement in self.statements(function):
+            actions = _as_list(statement["Action"])
+            resources = _as_list(statement["Resource"])
+            pairs |= {(a, _compact(r)) for a in actions for r in resources}
         return pairs
 
     # --- API Gateway -----------------------------------------------------------------------

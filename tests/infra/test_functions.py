@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from infra import tables
+from infra import grants, tables
 from infra.api import handler_for
 from routes import (
     DROP_PUT,
-    DROP_READ,
     IDEMPOTENCY,
     MAINTENANCE_SEND,
-    META_READ,
-    META_WRITE,
     ROUTES,
-    ROWS_READ,
-    ROWS_WRITE,
+    ROWS_BATCH_WRITE,
+    ROWS_DELETE,
+    ROWS_PUT,
+    ROWS_UPDATE,
     Route,
 )
 from tests.infra.cfn import Synth
@@ -23,8 +24,16 @@ from tests.infra.cfn import Synth
 WORKERS = ("import_file", "maintenance")
 ALL_FUNCTIONS = (*ROUTES, *WORKERS)
 
-READ_ACTIONS = {"dynamodb:GetItem", "dynamodb:Query", "dynamodb:BatchGetItem", "dynamodb:Scan"}
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
+ROWS_WRITES = {ROWS_PUT, ROWS_UPDATE, ROWS_DELETE, ROWS_BATCH_WRITE}
+# What an SQS event source mapping needs on its queue (granted by CDK's SqsEventSource).
+CONSUME = {
+    "sqs:ReceiveMessage",
+    "sqs:ChangeMessageVisibility",
+    "sqs:GetQueueUrl",
+    "sqs:DeleteMessage",
+    "sqs:GetQueueAttributes",
+}
 EXPECTED_ENV = {
     "META_TABLE",
     "ROWS_TABLE",
@@ -104,46 +113,62 @@ def test_log_groups_keep_one_month(synth: Synth) -> None:
         assert groups[ref]["Properties"]["RetentionInDays"] == 30
 
 
-@pytest.mark.parametrize("route", ROUTES.values(), ids=lambda r: r.function)
-def test_route_grants_are_least_privilege(synth: Synth, route: Route) -> None:
-    # Given a route's grants, when reading its function's IAM policy,
-    fn = route.function
-    grants = set(route.grants)
-    meta = actions_on(synth, fn, tables.META.logical_id)
-    rows = actions_on(synth, fn, tables.ROWS.logical_id)
-    idem = actions_on(synth, fn, tables.IDEMPOTENCY.logical_id)
-    bucket = actions_on(synth, fn, "DropBucket")
-    maintenance_queue = actions_on(synth, fn, synth.logical_id(synth.stack.imports.maintenance_queue))
-    import_queue = actions_on(synth, fn, synth.logical_id(synth.stack.imports.queue))
+def test_routes_name_only_known_capabilities() -> None:
+    for route in ROUTES.values():
+        assert set(route.grants) <= set(grants.ALL_CAPABILITIES), route.function
 
-    # then meta: writes only with META_WRITE; authenticated routes read keys and touch last_used_at.
-    if META_WRITE in grants:
-        assert meta >= WRITE_ACTIONS
-    elif META_READ in grants or route.scope is not None:
-        assert meta >= READ_ACTIONS
-        assert meta & WRITE_ACTIONS == ({"dynamodb:UpdateItem"} if route.scope else set())
+
+@pytest.mark.parametrize("route", ROUTES.values(), ids=lambda r: r.function)
+def test_route_roles_hold_exactly_their_capabilities(synth: Synth, route: Route) -> None:
+    # Given a route's capabilities, when reading its function's role,
+    fn = route.function
+    statements = synth.statements(fn)
+    meta_updates = [s for s in statements if "dynamodb:UpdateItem" in _as_list(s["Action"])]
+    # then the key lookup of authenticated routes updates only last_used_at of KEY# items,
+    key_touch = [s for s in meta_updates if "Condition" in s]
+    if route.scope is None:
+        assert key_touch == []
     else:
-        assert meta == set()
-    # rows: nobody writes rows without ROWS_WRITE, nobody reads them without a rows grant.
-    if ROWS_WRITE in grants:
-        assert rows >= WRITE_ACTIONS
-    elif ROWS_READ in grants:
-        assert rows >= READ_ACTIONS and not rows & WRITE_ACTIONS
-    else:
-        assert rows == set()
-    assert (idem >= WRITE_ACTIONS) if IDEMPOTENCY in grants else idem == set()
-    # S3: put only under drop/, read only with DROP_READ.
+        [touch] = key_touch
+        assert touch["Resource"] == {"Fn::GetAtt": [tables.META.logical_id, "Arn"]}
+        assert touch["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["KEY#*"]},
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "sk", "last_used_at"]},
+            "StringEqualsIfExists": {"dynamodb:ReturnValues": ["NONE"]},
+        }
+    # and apart from logs, tracing and the key lookup, the role allows exactly its capabilities.
+    data = {
+        (action, _compact(resource))
+        for s in statements
+        if "Condition" not in s
+        for action in _as_list(s["Action"])
+        if not action.startswith(("logs:", "xray:"))
+        for resource in _as_list(s["Resource"])
+    }
+    assert data == expected_permissions(synth, route.grants)
+    # Nobody writes rows without a rows write capability, nobody sends to the import queue.
+    rows_writes = actions_on(synth, fn, tables.ROWS.logical_id) & WRITE_ACTIONS
+    assert bool(rows_writes) == bool(set(route.grants) & ROWS_WRITES), rows_writes
+    assert actions_on(synth, fn, synth.logical_id(synth.stack.imports.queue)) == set()
     puts = {r for a, r in synth.permissions(fn) if a == "s3:PutObject"}
-    if DROP_PUT in grants:
-        assert puts and all(r.endswith('"/drop/*"]]}') for r in puts), puts
-    else:
-        assert "s3:PutObject" not in bucket
-    assert ("s3:GetObject*" in bucket) == (DROP_READ in grants)
-    if not grants & {DROP_PUT, DROP_READ}:
-        assert bucket == set()
-    # queues: send to maintenance only with MAINTENANCE_SEND; never to the import queue.
-    assert ("sqs:SendMessage" in maintenance_queue) == (MAINTENANCE_SEND in grants)
-    assert import_queue == set()
+    assert all(r.endswith('"/drop/*"]]}') for r in puts) and bool(puts) == (DROP_PUT in route.grants)
+
+
+@pytest.mark.parametrize("function", ALL_FUNCTIONS)
+def test_functions_write_only_their_own_log_group(synth: Synth, function: str) -> None:
+    log_group = synth.function(function)["Properties"]["LoggingConfig"]["LogGroup"]["Ref"]
+    logs = [
+        s for s in synth.statements(function) if any(a.startswith("logs:") for a in _as_list(s["Action"]))
+    ]
+    assert logs == [
+        {
+            "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+            "Effect": "Allow",
+            "Resource": {"Fn::GetAtt": [log_group, "Arn"]},
+        }
+    ]
+    role = synth.function(function)["Properties"]["Role"]["Fn::GetAtt"][0]
+    assert "ManagedPolicyArns" not in synth.resources[role]["Properties"]
 
 
 @pytest.mark.parametrize("function", ALL_FUNCTIONS)
@@ -156,23 +181,61 @@ def test_wildcard_resources_are_xray_only(synth: Synth, function: str) -> None:
 
 def test_import_function_grants(synth: Synth) -> None:
     fn = "import_file"
-    for spec in tables.ALL_TABLES:
-        assert actions_on(synth, fn, spec.logical_id) >= WRITE_ACTIONS | READ_ACTIONS
-    # Object reads only under drop/ (the bucket ARN itself is there for s3:ListBucket).
-    s3_reads = {r for a, r in synth.permissions(fn) if a == "s3:GetObject*"}
-    objects = {r for r in s3_reads if "Fn::Join" in r}
-    assert s3_reads <= objects | {'{"Fn::GetAtt":["DropBucket","Arn"]}'}
+    assert actions_on(synth, fn, tables.IDEMPOTENCY.logical_id) == set()
+    # Object reads (of the version S3 announced) only under drop/; listing only under drop/.
+    reads = {(a, r) for a, r in synth.permissions(fn) if a.startswith("s3:")}
+    objects = {r for _, r in reads if "Fn::Join" in r}
     assert objects and all(r.endswith('"/drop/*"]]}') for r in objects), objects
-    assert "s3:PutObject" not in actions_on(synth, fn, "DropBucket")
-    assert "sqs:SendMessage" in actions_on(synth, fn, synth.logical_id(synth.stack.imports.queue))
-    assert actions_on(synth, fn, synth.logical_id(synth.stack.imports.maintenance_queue)) == set()
+    assert {a for a, _ in reads} == {"s3:GetObjectVersion", "s3:ListBucket"}
+    [listing] = [s for s in synth.statements(fn) if s["Action"] == "s3:ListBucket"]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["drop/*"]}}
+    assert actions_on(synth, fn, synth.logical_id(synth.stack.imports.queue)) == {"sqs:SendMessage"} | CONSUME
+    # A replace import queues the purge of the old generation on the maintenance queue.
+    maintenance_queue = actions_on(synth, fn, synth.logical_id(synth.stack.imports.maintenance_queue))
+    assert maintenance_queue == {"sqs:SendMessage"}
 
 
 def test_maintenance_function_grants(synth: Synth) -> None:
     fn = "maintenance"
-    for spec in (tables.META, tables.ROWS):
-        assert actions_on(synth, fn, spec.logical_id) >= WRITE_ACTIONS | READ_ACTIONS
     assert actions_on(synth, fn, tables.IDEMPOTENCY.logical_id) == set()
     assert actions_on(synth, fn, "DropBucket") == set()
     maintenance_queue = actions_on(synth, fn, synth.logical_id(synth.stack.imports.maintenance_queue))
-    assert {"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage"} <= maintenance_queue
+    assert maintenance_queue == CONSUME
+    assert actions_on(synth, fn, tables.ROWS.logical_id) == {
+        "dynamodb:Query",
+        "dynamodb:UpdateItem",
+        "dynamodb:BatchWriteItem",
+    }
+
+
+def expected_permissions(synth: Synth, capabilities: tuple[str, ...]) -> set[tuple[str, str]]:
+    """(action, resource) pairs the capabilities stand for (see infra/grants.py)."""
+    arn = {
+        "meta": {"Fn::GetAtt": [tables.META.logical_id, "Arn"]},
+        "rows": {"Fn::GetAtt": [tables.ROWS.logical_id, "Arn"]},
+    }
+    drop_objects = {"Fn::Join": ["", [{"Fn::GetAtt": ["DropBucket", "Arn"]}, "/drop/*"]]}
+    queue = {"Fn::GetAtt": [synth.logical_id(synth.stack.imports.maintenance_queue), "Arn"]}
+    pairs = set()
+    for capability in capabilities:
+        resource, _, action = capability.partition(":")
+        table, _, index = resource.partition("/")
+        if capability == IDEMPOTENCY:
+            idem = _compact({"Fn::GetAtt": [tables.IDEMPOTENCY.logical_id, "Arn"]})
+            pairs |= {(a, idem) for a in grants.IDEMPOTENCY_ACTIONS}
+        elif capability == DROP_PUT:
+            pairs.add(("s3:PutObject", _compact(drop_objects)))
+        elif capability == MAINTENANCE_SEND:
+            pairs.add(("sqs:SendMessage", _compact(queue)))
+        else:
+            target = {"Fn::Join": ["", [arn[table], "/index/*"]]} if index else arn[table]
+            pairs.add((f"dynamodb:{action}", _compact(target)))
+    return pairs
+
+
+def _as_list(value: object) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _compact(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))

@@ -5,8 +5,10 @@ The tables come from ``infra/tables.py``, the same definitions the CDK stack syn
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
@@ -20,10 +22,62 @@ from datasets_core.config import settings
 from datasets_core.logic import keys
 from datasets_core.store import rows as row_store
 from infra.tables import create_local_tables
+from local import dispatch as local_dispatch
 from local.dispatch import HttpResponse, dispatch
 from local.events import LambdaContext
+from tests.iam import recorder
+
+from .import_support import FakeContext, sqs_event
 
 ALL_SCOPES = list(auth.SCOPES)
+INTEGRATION_DIR = Path(__file__).resolve().parent
+
+
+# --- the IAM call recording (tests/iam): every handler runs through recorder.call_as -------------
+_progress = recorder.Progress(INTEGRATION_DIR)
+
+
+def _is_integration(item: pytest.Item) -> bool:
+    return Path(item.path).resolve().is_relative_to(INTEGRATION_DIR)
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    _progress.deselected += sum(1 for item in items if _is_integration(item))
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    _progress.collected((item.nodeid, item.path) for item in session.items if _is_integration(item))
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.nodeid not in _progress.expected:
+        return
+    if report.failed:
+        _progress.failed.add(report.nodeid)
+    if report.when == "teardown":
+        _progress.finished.add(report.nodeid)
+        if _progress.done():  # the last integration test: infra tests of this session read it
+            recorder.save(_progress)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    if _progress.finished:
+        recorder.save(_progress)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _record_aws_calls() -> Iterator[None]:
+    """Hook botocore; route every API handler the dispatcher runs through ``recorder.call_as``."""
+    recorder.install()
+    original = local_dispatch.handler_for
+
+    def handler_for(route: Any) -> Any:
+        return functools.partial(recorder.call_as, route.function, original(route))
+
+    local_dispatch.handler_for = handler_for  # type: ignore[assignment]
+    yield
+    local_dispatch.handler_for = original  # type: ignore[assignment]
+    recorder.uninstall()
 
 
 class Client:
@@ -90,8 +144,12 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         aws.reset()
         auth.forget_cached_keys()
         create_local_tables(boto3.client("dynamodb"))
-        boto3.client("s3").create_bucket(Bucket=settings().drop_bucket)
-        boto3.client("s3").create_bucket(Bucket=settings().replica_bucket)
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket=settings().drop_bucket)
+        # Versioned like the stack's drop bucket: S3 events then name the object version, and
+        # the import reads exactly that version (s3:GetObjectVersion on AWS).
+        s3.put_bucket_versioning(Bucket=settings().drop_bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.create_bucket(Bucket=settings().replica_bucket)
         yield
         settings.cache_clear()
         aws.reset()
@@ -103,13 +161,15 @@ def analytics_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """API functions call the analytics function through ``datasets_core.invoke.invoke``
     (Lambda's Invoke API); here it runs in this process, with the payload serialized as
     Lambda would."""
-    from analytics.handler import handler
     from datasets_core import invoke, jsonutil
 
     def invoke_in_process(function_name: str, payload: dict[str, Any]) -> dict[str, Any]:
         assert function_name == settings().analytics_function_name
+        # The caller's Invoke is an AWS call its role must allow: record it as botocore would.
+        request = {"FunctionName": function_name, "InvocationType": "RequestResponse"}
+        recorder.RECORDER.record(recorder.summarize("lambda", "Invoke", request, presign=False), None)
         event = jsonutil.loads(jsonutil.dumps(payload))
-        answer = handler(event, LambdaContext(function_name))
+        answer = recorder.invoke("analytics", event, LambdaContext("analytics"))
         return dict(jsonutil.loads(jsonutil.dumps(answer)))
 
     monkeypatch.setattr(invoke, "invoke", invoke_in_process)
@@ -118,17 +178,14 @@ def analytics_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
 def run_maintenance(max_rounds: int = 200) -> list[str]:
     """Run the maintenance function on every queued job message, continuations included, until
     the queue is empty (as its SQS event source would); the outcome of each message."""
-    from maintenance.handler import handler
-
-    from .import_support import FakeContext, sqs_event
-
     outcomes: list[str] = []
     for _ in range(max_rounds):
         bodies = [json.dumps(task) for task in queued_maintenance()]
         if not bodies:
             return outcomes
         for body in bodies:
-            result = handler(sqs_event(body), FakeContext(function_name="maintenance"))
+            event = sqs_event(body, queue="datasets-maintenance")
+            result = recorder.invoke("maintenance", event, FakeContext(function_name="maintenance"))
             outcomes.append("failed" if result["batchItemFailures"] else "done")
     raise AssertionError("maintenance did not settle")
 

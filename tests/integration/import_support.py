@@ -12,6 +12,7 @@ from urllib.parse import quote_plus
 import boto3
 
 from datasets_core.config import settings
+from tests.iam import recorder
 
 
 @dataclass
@@ -60,7 +61,7 @@ def s3_notification(
     }
 
 
-def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
+def sqs_event(*bodies: str, receive_count: int = 1, queue: str = "datasets-import") -> dict[str, Any]:
     return {
         "Records": [
             {
@@ -76,7 +77,7 @@ def sqs_event(*bodies: str, receive_count: int = 1) -> dict[str, Any]:
                 "messageAttributes": {},
                 "md5OfBody": "0",
                 "eventSource": "aws:sqs",
-                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:datasets-import",
+                "eventSourceARN": f"arn:aws:sqs:us-east-1:123456789012:{queue}",
                 "awsRegion": "us-east-1",
             }
             for body in bodies
@@ -95,9 +96,8 @@ def drop(key: str, data: bytes, metadata: dict[str, str] | None = None, workspac
 
 
 def run_handler(*bodies: str, context: FakeContext | None = None, receive_count: int = 1) -> dict[str, Any]:
-    from import_file.handler import handler
-
-    return handler(sqs_event(*bodies, receive_count=receive_count), context or FakeContext())
+    event = sqs_event(*bodies, receive_count=receive_count)
+    return recorder.invoke("import_file", event, context or FakeContext())  # type: ignore[no-any-return]
 
 
 def queued_messages() -> list[str]:

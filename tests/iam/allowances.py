@@ -1,0 +1,62 @@
+"""Grants a function holds although its handler never makes the call: each one says why.
+
+``tests/infra/test_iam_calls.py`` fails on any granted (action, resource) that no recorded
+call needed unless an entry here covers it, and on an entry here that covers nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Targets: "*" (the resource is "*"), LOG_GROUP (the function's own log group), EVENT_SOURCE
+# (the queue its SQS event source mapping reads), or a setting name: the resource the
+# function's environment variable of that name refers to (e.g. "DROP_BUCKET").
+ANY_RESOURCE = "*"
+LOG_GROUP = "log-group"
+EVENT_SOURCE = "event-source"
+
+
+@dataclass(frozen=True)
+class Allowance:
+    functions: tuple[str, ...] | None  # None: every function
+    actions: tuple[str, ...]
+    target: str
+    reason: str
+
+
+ALLOWANCES: tuple[Allowance, ...] = (
+    Allowance(
+        None,
+        ("xray:PutTraceSegments", "xray:PutTelemetryRecords"),
+        ANY_RESOURCE,
+        "Active tracing: Lambda sends the trace segments with the function's role; these X-Ray "
+        "actions support no resource-level permissions.",
+    ),
+    Allowance(
+        None,
+        ("logs:CreateLogStream", "logs:PutLogEvents"),
+        LOG_GROUP,
+        "The Lambda runtime writes the function's logs (to its own log group) with its role.",
+    ),
+    Allowance(
+        ("import_file", "maintenance"),
+        (
+            "sqs:ReceiveMessage",
+            "sqs:ChangeMessageVisibility",
+            "sqs:GetQueueUrl",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        ),
+        EVENT_SOURCE,
+        "The SQS event source mapping polls, hides and deletes the function's messages with the "
+        "function's role (CDK's SqsEventSource grants exactly this set).",
+    ),
+    Allowance(
+        ("import_file",),
+        ("s3:ListBucket",),
+        "DROP_BUCKET",
+        "Limited to the drop prefix: without it S3 answers 403 AccessDenied instead of 404 "
+        "NoSuchKey for a dropped file deleted before its import ran, and the import would retry "
+        "until the dead-letter queue instead of finishing as 'file gone'.",
+    ),
+)
