@@ -24,6 +24,8 @@ from moto.server import ThreadedMotoServer
 
 from infra.tables import ALL_TABLES, create_local_tables
 
+from . import dynamodb
+
 HOST = "127.0.0.1"
 IMPORT_QUEUE = "datasets-import"
 MAINTENANCE_QUEUE = "datasets-maintenance"
@@ -113,6 +115,7 @@ def start_moto(aws_port: int) -> ThreadedMotoServer:
     # One access-log line per request (the workers long-poll) would drown the console.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     complete_s3_events()
+    dynamodb.install()  # atomic requests, Queries that cost their page (local/dynamodb.py)
     server = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     server.start()
     return server
