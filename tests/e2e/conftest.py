@@ -1,10 +1,10 @@
 """The local stack, started as the README says (``make run`` = ``.venv/bin/python -m local``).
 
-One stack per test session, on free ports, driven over HTTP (requests) and through its AWS
-endpoint (boto3). It runs with ``KEY_CACHE_SECONDS=0``: every handler of the local stack
-shares one process, hence one key cache, which otherwise keeps a revoked key valid for up to
-30 s by design (SPEC §3: "effective within 60 s"); the setting makes revocation observable at
-once without sleeping.
+One stack per test session, on free ports, driven over HTTP (requests), through its AWS
+endpoint and its Lambda Invoke endpoint (boto3). It runs with ``KEY_CACHE_SECONDS=0``: each
+function's worker processes keep their own key cache, which keeps a revoked key valid for up
+to 30 s by design (SPEC §3: "effective within 60 s"); the setting makes revocation observable
+at once without sleeping.
 """
 
 from __future__ import annotations
@@ -36,6 +36,11 @@ SETTINGS_ENV = {
     "DROP_BUCKET",
     "DROP_PREFIX",
     "KEY_CACHE_SECONDS",
+    "LAMBDA_CONCURRENCY",
+    "IMPORT_CONCURRENCY",
+    "MAINTENANCE_CONCURRENCY",
+    "LAMBDA_IDLE_SECONDS",
+    "LAMBDA_MAX_WORKERS",
 }
 
 
@@ -61,6 +66,7 @@ class Stack:
     process: subprocess.Popen[str]
     port: int
     aws_port: int
+    lambda_port: int
     api_key: str
     output: list[str] = field(default_factory=list, repr=False)
 
@@ -71,6 +77,10 @@ class Stack:
     @property
     def aws_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def lambda_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.lambda_port}"
 
     def request(self, method: str, path: str, key: str | None = "", **kwargs: Any) -> requests.Response:
         """``path`` below ``/v1``; ``key`` defaults to the bootstrap key, ``None`` sends no key."""
@@ -83,7 +93,7 @@ class Stack:
     def client(self, service: str) -> Any:
         return boto3.session.Session().client(
             service,
-            endpoint_url=self.aws_endpoint,
+            endpoint_url=self.lambda_endpoint if service == "lambda" else self.aws_endpoint,
             region_name="us-east-1",
             aws_access_key_id="test",
             aws_secret_access_key="test",
@@ -121,13 +131,14 @@ def _healthy(stack: Stack) -> bool:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    port, aws_port = free_port(), free_port()
+    port, aws_port, lambda_port = free_port(), free_port(), free_port()
     api_key = "e2e-bootstrap-" + secrets.token_urlsafe(16)
     # Hermetic: no AWS settings or table/bucket overrides leak in from the developer's shell.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in SETTINGS_ENV}
     env.update(
         PORT=str(port),
         AWS_PORT=str(aws_port),
+        LAMBDA_PORT=str(lambda_port),
         BOOTSTRAP_API_KEY=api_key,
         KEY_CACHE_SECONDS="0",
         PYTHONUNBUFFERED="1",
@@ -141,7 +152,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         text=True,
         start_new_session=True,  # a Ctrl-C on pytest must not reach the stack before teardown
     )
-    running = Stack(process, port, aws_port, api_key)
+    running = Stack(process, port, aws_port, lambda_port, api_key)
     log = tmp_path_factory.mktemp("local-stack") / "output.log"
 
     def drain() -> None:
