@@ -20,6 +20,9 @@ moto stands in for DynamoDB, and three of its habits break a stack holding real 
   types) falls back to moto's own Query.
 - **Empty partitions.** moto's ``get_item`` on a missing partition key leaves an empty
   partition behind (its ``items`` is a ``defaultdict``); misses no longer allocate.
+- **Item size.** moto re-adds the sizes of all attributes set so far for each attribute of a
+  new item (quadratic, half the cost of a write); the total is checked once instead, which
+  refuses exactly the same items (sizes only add up).
 
 ``tests/unit/test_local_dynamodb.py`` runs the same random writes and queries against stock
 and patched moto and asserts identical answers (Items, Count, ScannedCount,
@@ -39,6 +42,7 @@ from typing import Any
 
 from moto.dynamodb.exceptions import (
     ConditionalCheckFailed,
+    ItemSizeTooLarge,
     MockValidationException,
     MultipleTransactionsException,
     TooManyTransactionsException,
@@ -46,8 +50,9 @@ from moto.dynamodb.exceptions import (
     TransactWriteSingleOpException,
 )
 from moto.dynamodb.models import DynamoDBBackend
-from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT, Table
+from moto.dynamodb.models.utilities import bytesize
 from moto.dynamodb.responses import DynamoHandler
 
 log = logging.getLogger(__name__)
@@ -59,6 +64,7 @@ _STATE = "_local_sorted"  # attribute of a moto Table: its _TableState, None (no
 _DISABLED = False
 # A page near moto's 1 MB limit may end on a later item's size; past this, walk the rest as moto does.
 _TAIL_SIZE_MARGIN = 512 * 1024
+ITEM_SIZE_LIMIT = 405_000  # moto's LimitedSizeDict
 _first = itemgetter(0)
 _nesting = threading.local()
 _originals: dict[tuple[type, str], Any] = {}
@@ -267,6 +273,21 @@ def _key_of(table: Table, attrs: dict[str, Any]) -> tuple[DynamoType, DynamoType
 
 
 # --- write paths ---------------------------------------------------------------------------------
+def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, attrs: dict[str, Any]) -> None:
+    """moto's ``Item.__init__`` with one size check for the whole item (``ItemSizeTooLarge`` as moto)."""
+    self.hash_key = hash_key
+    self.range_key = range_key
+    checked = LimitedSizeDict.__new__(LimitedSizeDict)
+    size = 0
+    for key, value in attrs.items():
+        attribute = DynamoType(value)
+        dict.__setitem__(checked, key, attribute)
+        size += bytesize(key) + attribute.size()
+    if size > ITEM_SIZE_LIMIT:
+        raise ItemSizeTooLarge
+    self.attrs = checked
+
+
 def _put_item(self: Table, item_attrs: dict[str, Any], *args: Any, **kwargs: Any) -> Item:
     with _tracking(self, _key_of(self, item_attrs)):
         return _originals[(Table, "put_item")](self, item_attrs, *args, **kwargs)  # type: ignore[no-any-return]
@@ -643,6 +664,7 @@ def _call_action(self: DynamoHandler) -> Any:
 
 _PATCHES: tuple[tuple[type, str, Any], ...] = (
     (DynamoHandler, "call_action", _call_action),
+    (Item, "__init__", _item_init),
     (Table, "put_item", _put_item),
     (Table, "delete_item", _delete_item),
     (Table, "get_item", _get_item),
