@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,8 +130,9 @@ def _healthy(stack: Stack) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@contextmanager
+def local_stack(log_dir: Path, **extra_env: str) -> Iterator[Stack]:
+    """``python -m local`` on free ports, as ``make run`` starts it; stopped (SIGTERM) on exit."""
     port, aws_port, lambda_port = free_port(), free_port(), free_port()
     api_key = "e2e-bootstrap-" + secrets.token_urlsafe(16)
     # Hermetic: no AWS settings or table/bucket overrides leak in from the developer's shell.
@@ -142,6 +144,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         BOOTSTRAP_API_KEY=api_key,
         KEY_CACHE_SECONDS="0",
         PYTHONUNBUFFERED="1",
+        **extra_env,
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "local"],
@@ -153,7 +156,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         start_new_session=True,  # a Ctrl-C on pytest must not reach the stack before teardown
     )
     running = Stack(process, port, aws_port, lambda_port, api_key)
-    log = tmp_path_factory.mktemp("local-stack") / "output.log"
+    log = log_dir / "output.log"
 
     def drain() -> None:
         assert process.stdout is not None
@@ -177,3 +180,29 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 process.kill()
                 process.wait()
         reader.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with local_stack(tmp_path_factory.mktemp("local-stack")) as running:
+        yield running
+
+
+def process_tree(root: int) -> dict[int, int]:
+    """``root`` and every process below it: pid → resident memory in KiB (``ps``, Linux and macOS)."""
+    listing = subprocess.run(
+        ["ps", "-A", "-o", "pid=,ppid=,rss="], capture_output=True, text=True, check=True
+    )
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for line in listing.stdout.splitlines():
+        pid, ppid, kib = (int(field) for field in line.split())
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = kib
+    tree: dict[int, int] = {}
+    pending = [root] if root in rss else []
+    while pending:
+        pid = pending.pop()
+        tree[pid] = rss[pid]
+        pending.extend(children.get(pid, []))
+    return tree
