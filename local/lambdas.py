@@ -147,9 +147,12 @@ class _Worker:
         data = bytearray()
         while len(data) < size:
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                raise _TimedOut
-            chunk = os.read(fd, min(size - len(data), 1 << 20))
+            try:
+                if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                    raise _TimedOut
+                chunk = os.read(fd, min(size - len(data), 1 << 20))
+            except (OSError, ValueError) as exc:
+                raise _Crashed from exc
             if not chunk:
                 raise _Crashed
             data += chunk
@@ -177,13 +180,19 @@ class _Worker:
         if self.process.poll() is None:
             self.process.terminate()
 
-    def reap(self, timeout: float) -> None:
-        """Wait for the process (killing it after ``timeout``) and release its pipes."""
+    def reap(self, timeout: float, close: bool = True) -> None:
+        """Wait for the process (killing it after ``timeout``) and release its pipes.
+
+        Only the thread using the worker closes its pipes (``close``): another thread may be
+        reading them, and a closed descriptor number can be reused at once.
+        """
         try:
             self.process.wait(timeout=max(timeout, 0))
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        if not close:
+            return
         for pipe in (self.process.stdin, self.process.stdout):
             if pipe is not None:
                 with contextlib.suppress(OSError):
@@ -387,6 +396,7 @@ class Lambdas:
         with self._cond:
             self._stopping = True
             workers = list(self._live)
+            idle = {worker for pool in self._pools.values() for worker in pool.idle}
             self._live.clear()
             for pool in self._pools.values():
                 pool.idle.clear()
@@ -395,4 +405,5 @@ class Lambdas:
             worker.terminate()
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for worker in workers:
-            worker.reap(deadline - time.monotonic())
+            # A busy worker's pipes are closed by the thread waiting on it (it sees the exit).
+            worker.reap(deadline - time.monotonic(), close=worker in idle)
