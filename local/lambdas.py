@@ -9,8 +9,8 @@ through here, so no state of one invocation (Powertools keeps the current event 
 *class*) is ever visible to another.
 
 Workers are started as fresh interpreters (``subprocess``), never forked from this process,
-whose moto threads hold locks a fork would copy. A worker that crashes or times out is
-discarded and replaced by the next invocation; one idle for ``LAMBDA_IDLE_SECONDS`` exits;
+whose moto threads hold locks a fork would copy. A worker that crashes or outlives its
+function's timeout (``timeouts_of``) is discarded and replaced by the next invocation; one idle for ``LAMBDA_IDLE_SECONDS`` exits;
 beyond ``LAMBDA_MAX_WORKERS`` live workers, starting one first retires the least recently used
 idle worker (of any function), so memory stays bounded.
 
@@ -47,10 +47,15 @@ REPO = Path(__file__).resolve().parent.parent
 FUNCTION_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 IMPORT_FUNCTION = "import_file"
 MAINTENANCE_FUNCTION = "maintenance"
-# The deployed API functions' timeout (infra/api.py); queue consumers report the local
-# visibility timeout, as SQS requires visibility >= function timeout.
+# The deployed API functions' timeout (infra/api.py): what their context reports and when
+# they are stopped.
 API_TIMEOUT_SECONDS = 29.0
 QUEUE_FUNCTIONS = (IMPORT_FUNCTION, MAINTENANCE_FUNCTION)
+# Queue consumers' contexts report the local visibility timeout (30 s), so imports and jobs
+# continue in fresh invocations locally as they do on AWS after 15 minutes; they are only
+# stopped after their deployed timeouts (infra/imports.py), so a run that overshoots its
+# short local deadline (one large validation, say) still finishes.
+QUEUE_LIMIT_SECONDS = {IMPORT_FUNCTION: 15 * 60.0, MAINTENANCE_FUNCTION: 5 * 60.0}
 MEMORY_MB = 512
 INIT_TIMEOUT_SECONDS = 60.0  # a cold start on a busy laptop; Lambda allows 10 s
 STOP_GRACE_SECONDS = 0.5
@@ -91,8 +96,11 @@ class LambdaSettings:
         return self.concurrency
 
 
-def timeout_of(function: str) -> float:
-    return float(VISIBILITY_TIMEOUT_SECONDS) if function in QUEUE_FUNCTIONS else API_TIMEOUT_SECONDS
+def timeouts_of(function: str) -> tuple[float, float]:
+    """(seconds the context reports, seconds after which the invocation is stopped)."""
+    if function in QUEUE_FUNCTIONS:
+        return float(VISIBILITY_TIMEOUT_SECONDS), QUEUE_LIMIT_SECONDS[function]
+    return API_TIMEOUT_SECONDS, API_TIMEOUT_SECONDS
 
 
 @dataclass
@@ -262,14 +270,16 @@ class Lambdas:
                 "missing",
                 error={"errorType": "ResourceNotFoundException", "errorMessage": message},
             )
-        timeout = self._timeouts.get(function) or timeout_of(function)
+        reported, timeout = timeouts_of(function)
+        if function in self._timeouts:
+            reported = timeout = self._timeouts[function]
         try:
-            worker = self._acquire(function, time.monotonic() + timeout)
+            worker = self._acquire(function, time.monotonic() + reported)
         except _Unavailable as exc:
             return Outcome(request_id, exc.kind, error=exc.error)
         healthy = False
         try:
-            context = {"request_id": request_id, "memory_mb": MEMORY_MB, "deadline": time.time() + timeout}
+            context = {"request_id": request_id, "memory_mb": MEMORY_MB, "deadline": time.time() + reported}
             worker.send(encode({"event": event, "context": context}))
             frame = worker.receive(time.monotonic() + timeout)
             healthy = True
