@@ -10,9 +10,10 @@ through here, so no state of one invocation (Powertools keeps the current event 
 
 Workers are started as fresh interpreters (``subprocess``), never forked from this process,
 whose moto threads hold locks a fork would copy. A worker that crashes or outlives its
-function's timeout (``timeouts_of``) is discarded and replaced by the next invocation; one idle for ``LAMBDA_IDLE_SECONDS`` exits;
-beyond ``LAMBDA_MAX_WORKERS`` live workers, starting one first retires the least recently used
-idle worker (of any function), so memory stays bounded.
+function's timeout (``timeouts_of``) is discarded and replaced by the next invocation; one
+idle for ``LAMBDA_IDLE_SECONDS`` exits; beyond ``LAMBDA_MAX_WORKERS`` live workers, starting
+one first retires the least recently used idle worker (of any function), so memory stays
+bounded.
 
 Settings (environment of ``python -m local``):
 
