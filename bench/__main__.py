@@ -12,7 +12,7 @@ import sys
 import time
 from functools import partial
 
-from . import coldstart, conversion, data, dropimport, package, reads, report, writes
+from . import coldstart, conversion, data, dropimport, package, reads, report, scale, writes
 from .report import Figure
 from .stack import SETTINGS_ENV, LocalStack
 
@@ -106,6 +106,14 @@ def _on_stack(run: Run) -> None:
             )
         )
         run.add(dropimport.figures(stack))
+        print(f"Writing {scale.BIG_N:,} rows straight into the stack's DynamoDB…", flush=True)
+        run.add(
+            report.guarded(
+                "index page and single-row read with 1,000,000 rows in the stack",
+                f"≤ {scale.TARGET_MS:.0f} ms",
+                lambda: scale.figures(stack.aws_endpoint, settings().rows_table),
+            )
+        )
         print("Stopping the local stack…", flush=True)
 
 

@@ -25,7 +25,20 @@ ROOT = Path(__file__).resolve().parents[1]
 START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 120.0
 # Settings the bench relies on being the defaults (see datasets_core/config.py).
-SETTINGS_ENV = {"META_TABLE", "ROWS_TABLE", "IDEMPOTENCY_TABLE", "DROP_BUCKET", "DROP_PREFIX", "ROW_SHARDS"}
+SETTINGS_ENV = {
+    "META_TABLE",
+    "ROWS_TABLE",
+    "IDEMPOTENCY_TABLE",
+    "DROP_BUCKET",
+    "DROP_PREFIX",
+    "ROW_SHARDS",
+    "LAMBDA_PORT",
+    "LAMBDA_CONCURRENCY",
+    "IMPORT_CONCURRENCY",
+    "MAINTENANCE_CONCURRENCY",
+    "LAMBDA_IDLE_SECONDS",
+    "LAMBDA_MAX_WORKERS",
+}
 
 
 def free_port() -> int:

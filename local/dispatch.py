@@ -1,5 +1,8 @@
 """Route an HTTP request to the real handler of its route, as API Gateway would.
 
+``resolve`` finds the route and builds its proxy event, ``to_http`` turns the function's
+result into the HTTP answer; ``dispatch`` does both around an in-process call.
+
 Unknown paths get API Gateway's 404 and known paths with another method its 405 (the
 deployed stack answers both with gateway/mock responses in the same envelope).
 """
@@ -55,15 +58,15 @@ def handler_for(route: Route) -> Any:
     return importlib.import_module(f"{route.function}.handler").handler
 
 
-def dispatch(
+def resolve(
     method: str,
     full_path: str,
     *,
     query_string: str = "",
     headers: dict[str, str] | None = None,
     body: bytes | str | None = None,
-) -> HttpResponse:
-    """Serve one request whose ``full_path`` includes the stage (``/v1/datasets``)."""
+) -> tuple[Route, dict[str, Any]] | HttpResponse:
+    """API Gateway's part: the route and its proxy event, or the gateway's own 404/405 answer."""
     prefix = f"/{STAGE}"
     if not (full_path == prefix or full_path.startswith(prefix + "/")):
         return _envelope(404, "not_found", "No such endpoint.")
@@ -82,10 +85,36 @@ def dispatch(
         headers=headers,
         body=body,
     )
-    result = handler_for(route)(event, LambdaContext(route.function))
+    return route, event
+
+
+def to_http(result: Any) -> HttpResponse:
+    """The HTTP answer API Gateway makes of a function's proxy result (``ValueError``: malformed)."""
+    if not isinstance(result, dict):
+        raise ValueError(f"malformed Lambda proxy response: {type(result).__name__}")
     out_headers = {k: v for k, v in (result.get("headers") or {}).items()}
     for name, values in (result.get("multiValueHeaders") or {}).items():
         out_headers[name] = ", ".join(values)
     raw = result.get("body") or ""
     payload = base64.b64decode(raw) if result.get("isBase64Encoded") else raw.encode()
     return HttpResponse(int(result.get("statusCode", 200)), out_headers, payload)
+
+
+def dispatch(
+    method: str,
+    full_path: str,
+    *,
+    query_string: str = "",
+    headers: dict[str, str] | None = None,
+    body: bytes | str | None = None,
+) -> HttpResponse:
+    """Serve one request whose ``full_path`` includes the stage (``/v1/datasets``) in this process.
+
+    The integration tests call handlers this way; the local server runs them in worker
+    processes instead (``local/lambdas.py``).
+    """
+    resolved = resolve(method, full_path, query_string=query_string, headers=headers, body=body)
+    if isinstance(resolved, HttpResponse):
+        return resolved
+    route, event = resolved
+    return to_http(handler_for(route)(event, LambdaContext(route.function)))

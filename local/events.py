@@ -83,17 +83,29 @@ def proxy_event(
 
 
 class LambdaContext:
-    """The few attributes of the Lambda context our handlers and Powertools read."""
+    """The few attributes of the Lambda context our handlers and Powertools read.
 
-    def __init__(self, function_name: str, timeout_seconds: float = 29.0) -> None:
+    ``deadline`` is wall-clock time (``time.time()``), so a context described by one process
+    (the local stack) and built in another (a worker, ``local/runtime.py``) agrees on it.
+    """
+
+    def __init__(
+        self,
+        function_name: str,
+        timeout_seconds: float = 29.0,
+        *,
+        request_id: str | None = None,
+        memory_mb: int = 512,
+        deadline: float | None = None,
+    ) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = f"arn:aws:lambda:us-east-1:123456789012:function:{function_name}"
-        self.memory_limit_in_mb = 512
-        self.aws_request_id = str(uuid.uuid4())
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = request_id or str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "local"
-        self._deadline = time.monotonic() + timeout_seconds
+        self._deadline = deadline if deadline is not None else time.time() + timeout_seconds
 
     def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
+        return max(0, int((self._deadline - time.time()) * 1000))

@@ -1,28 +1,26 @@
 """The local HTTP front door: what API Gateway does before a request reaches a function.
 
-Every method on every path goes to ``local.dispatch.dispatch`` with the raw path (still
-percent-encoded, as REST APIs pass it), query string, headers and body bytes. Bodies over the
-limit are refused with 413 in the error envelope from ``Content-Length`` alone, before the
-body is read (also before ``100 Continue``), as API Gateway refuses oversized payloads.
-Requests run concurrently, except that one function serves one request at a time (see
-``function_lock``).
+Every method on every path is resolved against the route table (``local.dispatch.resolve``)
+with the raw path (still percent-encoded, as REST APIs pass it), query string, headers and
+body bytes; the proxy event then runs in a worker process of the route's function
+(``local/lambdas.py``), so concurrent requests are isolated as Lambda isolates them. Bodies
+over the limit are refused with 413 in the error envelope from ``Content-Length`` alone,
+before the body is read (also before ``100 Continue``), as API Gateway refuses oversized
+payloads. A function that raises or crashes is a 500 ``internal_error`` with the
+invocation's request id; one that outlives its timeout is API Gateway's 504.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-import threading
-import traceback
-import uuid
-from contextlib import AbstractContextManager, nullcontext
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 from datasets_core.errors import PayloadTooLarge
 
-from .dispatch import dispatch, find_route
-from .events import STAGE
+from .dispatch import HttpResponse, resolve, to_http
+from .lambdas import Lambdas, Outcome
 
 # An oversized body is read and discarded up to this size after the 413, so the client (which
 # sends the whole body before reading the answer) sees the 413 rather than a reset connection.
@@ -36,25 +34,33 @@ def _log(message: str) -> None:
     sys.stdout.flush()
 
 
-_locks: dict[str, threading.Lock] = {}
-_locks_guard = threading.Lock()
+def answer(method: str, path: str, outcome: Outcome) -> HttpResponse:
+    """The HTTP answer to an invocation, as API Gateway gives it (errors in the envelope)."""
+    if outcome.ok:
+        try:
+            return to_http(outcome.result)
+        except (ValueError, TypeError, AttributeError) as exc:
+            _log(f"{method} {path}: {exc} ({outcome.request_id})")
+    elif outcome.kind == "timeout":
+        return _error(504, "timeout", "The request took too long.", {"request_id": outcome.request_id})
+    elif outcome.kind == "throttled":
+        return _error(429, "rate_limited", "Too many requests at once; retry shortly.", {})
+    elif outcome.kind == "stopped":
+        return _error(503, "unavailable", "The local stack is stopping.", {})
+    else:
+        error = outcome.error or {}
+        _log(
+            f"{method} {path} failed ({outcome.request_id}): {error.get('errorType')}: "
+            f"{error.get('errorMessage')}"
+        )
+    return _error(
+        500, "internal_error", "Something went wrong on our side.", {"request_id": outcome.request_id}
+    )
 
 
-def function_lock(method: str, full_path: str) -> AbstractContextManager[object]:
-    """The lock of the function serving this request: a Lambda container runs one event at a time.
-
-    Handlers keep per-invocation state on module-level objects (Powertools' resolver holds the
-    current event and the caller's principal), so two threads must never run one function at
-    once; different functions run concurrently, as separate Lambda functions do.
-    """
-    prefix = f"/{STAGE}/"
-    if not full_path.startswith(prefix):
-        return nullcontext()
-    route, _, _ = find_route(method.upper(), full_path[len(prefix) - 1 :])
-    if route is None:
-        return nullcontext()
-    with _locks_guard:
-        return _locks.setdefault(route.function, threading.Lock())
+def _error(status: int, code: str, message: str, details: dict) -> HttpResponse:
+    body = json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
+    return HttpResponse(status, {"Content-Type": "application/json"}, body)
 
 
 class _TooLarge(Exception):
@@ -65,6 +71,7 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "datasets-local"
     max_body_bytes = 6 * 1024 * 1024
+    lambdas: Lambdas
 
     # --- one entry point for every method ---------------------------------------------------
     def _serve(self) -> None:
@@ -76,18 +83,12 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         headers: dict[str, str] = {}
         for name, value in self.headers.items():
             headers[name] = value  # a repeated header keeps its last value, as in ``headers`` of the event
-        try:
-            with function_lock(self.command, url.path):
-                response = dispatch(
-                    self.command, url.path, query_string=url.query, headers=headers, body=body
-                )
-        except Exception:  # noqa: BLE001 - a crashing function is a 500 in the envelope, never a hang
-            request_id = str(uuid.uuid4())
-            _log(f"{self.command} {url.path} failed ({request_id})\n{traceback.format_exc()}")
-            self._send_json(
-                500, "internal_error", "Something went wrong on our side.", {"request_id": request_id}
-            )
-            return
+        resolved = resolve(self.command, url.path, query_string=url.query, headers=headers, body=body)
+        if isinstance(resolved, HttpResponse):
+            response = resolved
+        else:
+            route, event = resolved
+            response = answer(self.command, url.path, self.lambdas.invoke(route.function, event))
         self.send_response(response.status)
         for name, value in response.headers.items():
             if name.lower() not in _HOP_BY_HOP:
@@ -185,9 +186,9 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         _log(f"{self.address_string()} {format % args}")
 
 
-def make_server(host: str, port: int, max_body_bytes: int) -> ThreadingHTTPServer:
+def make_server(host: str, port: int, max_body_bytes: int, lambdas: Lambdas) -> ThreadingHTTPServer:
     """A bound (listening) server; call ``serve_forever`` to start answering."""
-    handler = type("Handler", (ApiRequestHandler,), {"max_body_bytes": max_body_bytes})
+    handler = type("Handler", (ApiRequestHandler,), {"max_body_bytes": max_body_bytes, "lambdas": lambdas})
     server = ThreadingHTTPServer((host, port), handler)
     server.daemon_threads = True
     server.block_on_close = False  # an idle keep-alive connection must not hold up Ctrl-C

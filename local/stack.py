@@ -15,6 +15,8 @@ import os
 import socket
 import time
 import uuid
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus
@@ -23,6 +25,8 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 from infra.tables import ALL_TABLES, create_local_tables
+
+from . import dynamodb
 
 HOST = "127.0.0.1"
 IMPORT_QUEUE = "datasets-import"
@@ -109,10 +113,90 @@ def complete_s3_events() -> None:
     notifications._get_s3_event = full_event
 
 
+class RecentHandles(set[str]):
+    """A set that keeps only the last ``limit`` receipt handles added (oldest forgotten first)."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        super().__init__()
+        self.limit = limit
+        self._order: deque[str] = deque()
+
+    def add(self, handle: str) -> None:
+        if handle not in self:
+            super().add(handle)
+            self._order.append(handle)
+            while len(self._order) > self.limit:
+                self.discard(self._order.popleft())
+
+    def update(self, *handles: Iterable[str]) -> None:  # type: ignore[override]
+        for group in handles:
+            for handle in group:
+                self.add(handle)
+
+
+def bound_sqs_deleted_handles() -> None:
+    """moto's SQS queues remember every receipt handle of every deleted message, forever.
+
+    The set only makes a repeated delete of a deleted message a no-op (as in SQS); the last
+    10,000 handles serve that as well, and the set stops growing with the traffic.
+    """
+    from moto.sqs.models import Queue as MotoQueue
+
+    original = MotoQueue.__init__
+    if getattr(original, "bounded_by_local_stack", False):
+        return
+
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        self.deleted_messages = RecentHandles()
+
+    init.bounded_by_local_stack = True  # type: ignore[attr-defined]
+    MotoQueue.__init__ = init  # type: ignore[method-assign]
+
+
+class _Untracked(list[Any]):
+    """An ``instances_tracked`` list that keeps nothing."""
+
+    def append(self, _instance: Any) -> None:
+        pass
+
+
+def stop_tracking_instances() -> None:
+    """Stop moto from keeping every model object it ever creates.
+
+    moto's ``BaseModel`` appends each new instance (every DynamoDB ``Item``, also the copies
+    made for each query answer and for each transaction, every S3 key version with its
+    buffer, every SQS message) to a per-class list that only a test-mode reset empties; it
+    feeds the ``/moto-api/data.json`` dashboard and nothing else. In a long-running server
+    that list is a leak proportional to all traffic ever served.
+    """
+    from moto.core.common_models import BaseModel
+    from moto.core.model_instances import model_data
+
+    original = BaseModel.__dict__["__new__"]
+    create = original.__func__ if isinstance(original, staticmethod) else original
+    if getattr(create, "untracked_by_local_stack", False):
+        return
+
+    def new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(cls.__dict__.get("instances_tracked"), _Untracked):
+            cls.instances_tracked = _Untracked()  # type: ignore[attr-defined]
+        return create(cls, *args, **kwargs)
+
+    new.untracked_by_local_stack = True  # type: ignore[attr-defined]
+    BaseModel.__new__ = staticmethod(new)  # type: ignore[assignment]
+    for models in model_data.values():
+        for model in models.values():
+            model.instances_tracked = _Untracked()  # type: ignore[attr-defined]
+
+
 def start_moto(aws_port: int) -> ThreadedMotoServer:
     # One access-log line per request (the workers long-poll) would drown the console.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
     complete_s3_events()
+    stop_tracking_instances()
+    bound_sqs_deleted_handles()
+    dynamodb.install()  # atomic requests, Queries that cost their page (local/dynamodb.py)
     server = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     server.start()
     return server

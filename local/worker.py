@@ -1,16 +1,22 @@
-"""Queue workers: drain an SQS queue into a real handler as the Lambda SQS event source would.
+"""Queue pollers: drain an SQS queue into a function as the Lambda SQS event source would.
 
-Each worker long-polls its queue for up to 10 messages, hands them to the handler as one
-SQS event (the exact record shape Lambda sends), and deletes every message the response
-does not list in ``batchItemFailures`` (ReportBatchItemFailures). Failed messages become
-visible again after the queue's visibility timeout and reach the dead-letter queue after
-``maxReceiveCount`` receives. A handler that raises fails the whole batch, as in Lambda.
+A poller long-polls its queue for up to ``batch_size`` messages, hands them to the function
+as SQS events (the exact record shape Lambda sends) through the function's worker processes
+(``local/lambdas.py``), and deletes every message the response does not list in
+``batchItemFailures`` (ReportBatchItemFailures). Failed messages become visible again after
+the queue's visibility timeout and reach the dead-letter queue after ``maxReceiveCount``
+receives. A handler that raises (or crashes, or times out) fails the whole batch, as in Lambda.
+
+Up to ``concurrency`` invocations run at once: when several are free, the messages of one
+receive are dealt over them, as several of Lambda's pollers would receive them. A message
+is never handed to two invocations at once: one that comes back (its visibility timeout
+passed) while still in flight is hidden again and left to the invocation holding it, which
+deletes it with the newest receipt handle.
 """
 
 from __future__ import annotations
 
 import base64
-import importlib
 import sys
 import threading
 import traceback
@@ -19,11 +25,10 @@ from typing import Any
 
 import boto3
 
-from . import dispatch  # noqa: F401 - puts functions/ on sys.path, where handlers live
-from .events import LambdaContext
+from .lambdas import Outcome
 from .stack import VISIBILITY_TIMEOUT_SECONDS, Queue
 
-Handler = Callable[[dict[str, Any], Any], Any]
+Invoke = Callable[[dict[str, Any]], Outcome]
 
 BATCH_SIZE = 10
 WAIT_SECONDS = 1
@@ -96,84 +101,137 @@ def failed_ids(response: Any, batch_ids: set[str]) -> set[str]:
 
 
 class QueueWorker(threading.Thread):
-    """One poller per queue, calling ``function``'s handler (imported lazily).
-
-    One poller means one invocation at a time, so a message is never handed out twice while a
-    run still holds it, even if that run outlasts the (short, local) visibility timeout.
-    """
+    """One poller per queue, feeding ``invoke`` (an SQS event in, the function's outcome back)."""
 
     def __init__(
-        self, queue: Queue, function: str, region: str, stop: threading.Event, batch_size: int = BATCH_SIZE
+        self,
+        queue: Queue,
+        function: str,
+        region: str,
+        stop: threading.Event,
+        *,
+        invoke: Invoke,
+        available: Callable[[], bool] = lambda: True,
+        batch_size: int = BATCH_SIZE,
+        concurrency: int = 1,
     ) -> None:
-        super().__init__(name=f"worker-{function}", daemon=True)
+        super().__init__(name=f"poller-{function}", daemon=True)
         self.queue = queue
         self.function = function
-        self.batch_size = batch_size
         self.region = region
         self.stop_event = stop
-        self._handler: Handler | None = None
-        self._missing_reported: str | None = None
+        self.invoke = invoke
+        self.available = available
+        self.batch_size = batch_size
+        self.concurrency = concurrency
         self._sqs = boto3.session.Session().client("sqs")
+        self._slots = threading.Condition()
+        self._running = 0
+        # message id -> newest receipt handle, for every message an invocation holds
+        self._in_flight: dict[str, str] = {}
+        self._missing_reported = False
 
     def run(self) -> None:
         while not self.stop_event.is_set():
             try:
                 self.poll_once()
-            except Exception:  # noqa: BLE001 - the worker outlives any single failure
+            except Exception:  # noqa: BLE001 - the poller outlives any single failure
                 _log(f"{self.function}: poll failed\n{traceback.format_exc()}")
                 self.stop_event.wait(WAIT_SECONDS)
 
-    def handler(self) -> Handler | None:
-        """The function's handler, or None (logged once) while it does not exist or fails to import."""
-        if self._handler is not None:
-            return self._handler
-        module = f"{self.function}.handler"
-        importlib.invalidate_caches()
-        try:
-            self._handler = importlib.import_module(module).handler
-        except ModuleNotFoundError as exc:
-            reason = f"{module} does not exist yet" if exc.name in (self.function, module) else repr(exc)
-            self._report_missing(f"{reason}; messages stay in {self.queue.name}")
-        except Exception:  # noqa: BLE001 - a broken handler module must not stop the worker
-            self._report_missing(f"{module} failed to import\n{traceback.format_exc()}")
-        return self._handler
-
-    def _report_missing(self, message: str) -> None:
-        if self._missing_reported != message:
-            _log(f"{self.function}: {message}")
-            self._missing_reported = message
+    def _free_slots(self) -> int:
+        """Wait (up to a second) for a free invocation slot; how many are free."""
+        with self._slots:
+            if self._running >= self.concurrency:
+                self._slots.wait(WAIT_SECONDS)
+            return self.concurrency - self._running
 
     def poll_once(self) -> None:
-        handler = self.handler()
-        if handler is None:
+        if not self.available():
+            if not self._missing_reported:
+                _log(
+                    f"{self.function}: functions/{self.function}/handler.py does not exist yet; "
+                    f"messages stay in {self.queue.name}"
+                )
+                self._missing_reported = True
             self.stop_event.wait(2)
             return
-        messages: list[Any] = self._sqs.receive_message(
+        self._missing_reported = False
+        free = self._free_slots()
+        if free <= 0:
+            return
+        messages: list[dict[str, Any]] = self._sqs.receive_message(
             QueueUrl=self.queue.url,
             MaxNumberOfMessages=self.batch_size,
             WaitTimeSeconds=WAIT_SECONDS,
             MessageSystemAttributeNames=["All"],
             MessageAttributeNames=["All"],
         ).get("Messages", [])
-        if messages:
-            self.deliver(handler, messages)
+        fresh = self._claim(messages)
+        batches = [fresh[i::free] for i in range(min(free, len(fresh)))]
+        for batch in batches:
+            with self._slots:
+                self._running += 1
+            threading.Thread(
+                target=self._run_batch, args=(batch,), name=f"invoke-{self.function}", daemon=True
+            ).start()
 
-    def deliver(self, handler: Handler, messages: list[dict[str, Any]]) -> None:
+    def _claim(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The messages no invocation holds yet; the others are hidden again for their holder."""
+        fresh: list[dict[str, Any]] = []
+        held: list[dict[str, Any]] = []
+        with self._slots:
+            for message in messages:
+                (held if message["MessageId"] in self._in_flight else fresh).append(message)
+                self._in_flight[message["MessageId"]] = message["ReceiptHandle"]
+        for message in held:
+            try:
+                self._sqs.change_message_visibility(
+                    QueueUrl=self.queue.url,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=VISIBILITY_TIMEOUT_SECONDS,
+                )
+            except Exception:  # noqa: BLE001 - it comes back later at worst
+                _log(f"{self.function}: could not hide message {message['MessageId']} again")
+        return fresh
+
+    def _run_batch(self, messages: list[dict[str, Any]]) -> None:
+        try:
+            self.deliver(messages)
+        except Exception:  # noqa: BLE001 - logged; the messages come back after the visibility timeout
+            _log(f"{self.function}: delivery failed\n{traceback.format_exc()}")
+        finally:
+            with self._slots:
+                for message in messages:
+                    self._in_flight.pop(message["MessageId"], None)
+                self._running -= 1
+                self._slots.notify_all()
+
+    def deliver(self, messages: list[dict[str, Any]]) -> None:
         event = sqs_event(messages, self.queue.arn, self.region)
         batch_ids = {message["MessageId"] for message in messages}
-        try:
-            response = handler(event, LambdaContext(self.function, VISIBILITY_TIMEOUT_SECONDS))
-            keep = failed_ids(response, batch_ids)
-        except Exception:  # noqa: BLE001 - as in Lambda: the batch fails, messages come back later
-            _log(
-                f"{self.function}: handler raised; batch of {len(messages)} retried\n{traceback.format_exc()}"
-            )
+        outcome = self.invoke(event)
+        if not outcome.ok:
+            if outcome.kind != "stopped":
+                error = outcome.error or {}
+                _log(
+                    f"{self.function}: invocation {outcome.request_id} failed ({outcome.kind}: "
+                    f"{error.get('errorType')}: {error.get('errorMessage')}); "
+                    f"batch of {len(messages)} retried"
+                )
             return
-        done = [m for m in messages if m["MessageId"] not in keep]
+        keep = failed_ids(outcome.result, batch_ids)
         if keep:
             _log(f"{self.function}: {len(keep)} of {len(messages)} message(s) failed; retried later")
+        with self._slots:
+            handles = {
+                m["MessageId"]: self._in_flight.get(m["MessageId"], m["ReceiptHandle"]) for m in messages
+            }
+        done = [m["MessageId"] for m in messages if m["MessageId"] not in keep]
         if done:
             self._sqs.delete_message_batch(
                 QueueUrl=self.queue.url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)],
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": handles[message_id]} for i, message_id in enumerate(done)
+                ],
             )

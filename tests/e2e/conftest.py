@@ -1,10 +1,10 @@
 """The local stack, started as the README says (``make run`` = ``.venv/bin/python -m local``).
 
-One stack per test session, on free ports, driven over HTTP (requests) and through its AWS
-endpoint (boto3). It runs with ``KEY_CACHE_SECONDS=0``: every handler of the local stack
-shares one process, hence one key cache, which otherwise keeps a revoked key valid for up to
-30 s by design (SPEC §3: "effective within 60 s"); the setting makes revocation observable at
-once without sleeping.
+One stack per test session, on free ports, driven over HTTP (requests), through its AWS
+endpoint and its Lambda Invoke endpoint (boto3). It runs with ``KEY_CACHE_SECONDS=0``: each
+function's worker processes keep their own key cache, which keeps a revoked key valid for up
+to 30 s by design (SPEC §3: "effective within 60 s"); the setting makes revocation observable
+at once without sleeping.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,11 @@ SETTINGS_ENV = {
     "DROP_BUCKET",
     "DROP_PREFIX",
     "KEY_CACHE_SECONDS",
+    "LAMBDA_CONCURRENCY",
+    "IMPORT_CONCURRENCY",
+    "MAINTENANCE_CONCURRENCY",
+    "LAMBDA_IDLE_SECONDS",
+    "LAMBDA_MAX_WORKERS",
 }
 
 
@@ -61,6 +67,7 @@ class Stack:
     process: subprocess.Popen[str]
     port: int
     aws_port: int
+    lambda_port: int
     api_key: str
     output: list[str] = field(default_factory=list, repr=False)
 
@@ -71,6 +78,10 @@ class Stack:
     @property
     def aws_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.aws_port}"
+
+    @property
+    def lambda_endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.lambda_port}"
 
     def request(self, method: str, path: str, key: str | None = "", **kwargs: Any) -> requests.Response:
         """``path`` below ``/v1``; ``key`` defaults to the bootstrap key, ``None`` sends no key."""
@@ -83,7 +94,7 @@ class Stack:
     def client(self, service: str) -> Any:
         return boto3.session.Session().client(
             service,
-            endpoint_url=self.aws_endpoint,
+            endpoint_url=self.lambda_endpoint if service == "lambda" else self.aws_endpoint,
             region_name="us-east-1",
             aws_access_key_id="test",
             aws_secret_access_key="test",
@@ -119,18 +130,21 @@ def _healthy(stack: Stack) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    port, aws_port = free_port(), free_port()
+@contextmanager
+def local_stack(log_dir: Path, **extra_env: str) -> Iterator[Stack]:
+    """``python -m local`` on free ports, as ``make run`` starts it; stopped (SIGTERM) on exit."""
+    port, aws_port, lambda_port = free_port(), free_port(), free_port()
     api_key = "e2e-bootstrap-" + secrets.token_urlsafe(16)
     # Hermetic: no AWS settings or table/bucket overrides leak in from the developer's shell.
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k not in SETTINGS_ENV}
     env.update(
         PORT=str(port),
         AWS_PORT=str(aws_port),
+        LAMBDA_PORT=str(lambda_port),
         BOOTSTRAP_API_KEY=api_key,
         KEY_CACHE_SECONDS="0",
         PYTHONUNBUFFERED="1",
+        **extra_env,
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "local"],
@@ -141,8 +155,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         text=True,
         start_new_session=True,  # a Ctrl-C on pytest must not reach the stack before teardown
     )
-    running = Stack(process, port, aws_port, api_key)
-    log = tmp_path_factory.mktemp("local-stack") / "output.log"
+    running = Stack(process, port, aws_port, lambda_port, api_key)
+    log = log_dir / "output.log"
 
     def drain() -> None:
         assert process.stdout is not None
@@ -166,3 +180,29 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 process.kill()
                 process.wait()
         reader.join(timeout=5)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with local_stack(tmp_path_factory.mktemp("local-stack")) as running:
+        yield running
+
+
+def process_tree(root: int) -> dict[int, int]:
+    """``root`` and every process below it: pid → resident memory in KiB (``ps``, Linux and macOS)."""
+    listing = subprocess.run(
+        ["ps", "-A", "-o", "pid=,ppid=,rss="], capture_output=True, text=True, check=True
+    )
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for line in listing.stdout.splitlines():
+        pid, ppid, kib = (int(field) for field in line.split())
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = kib
+    tree: dict[int, int] = {}
+    pending = [root] if root in rss else []
+    while pending:
+        pid = pending.pop()
+        tree[pid] = rss[pid]
+        pending.extend(children.get(pid, []))
+    return tree

@@ -9,6 +9,7 @@ from urllib.parse import unquote_plus
 import pytest
 from aws_lambda_powertools.utilities.parser.models import S3Model
 
+from local.lambdas import Outcome
 from local.stack import Queue
 from local.worker import QueueWorker
 
@@ -83,10 +84,19 @@ def test_worker_acts_as_the_sqs_event_source(stack: Stack, monkeypatch: pytest.M
             "batchItemFailures": [{"itemIdentifier": r["messageId"]} for r in records if r["body"] == "fails"]
         }
 
-    # When the worker drains the queue into the handler
+    def invoke(event: dict) -> Outcome:  # the stack invokes a worker process of the function
+        try:
+            return Outcome("request-id", result=handler(event, None))
+        except RuntimeError as exc:
+            return Outcome(
+                "request-id", "error", error={"errorType": "RuntimeError", "errorMessage": str(exc)}
+            )
+
+    # When the poller drains the queue into the function
     stop = threading.Event()
-    worker = QueueWorker(Queue("worker-test", url, arn, dlq_url), "worker_test", "us-east-1", stop)
-    worker._handler = handler  # the real stack imports functions/<function>/handler.py lazily
+    worker = QueueWorker(
+        Queue("worker-test", url, arn, dlq_url), "worker_test", "us-east-1", stop, invoke=invoke
+    )
     worker.start()
     try:
         dead = wait_for(lambda: sqs.receive_message(QueueUrl=dlq_url).get("Messages"), 20, "the DLQ")

@@ -10,7 +10,7 @@ from routes import ROUTES
 
 from .conftest import Stack, wait_for
 
-BANNER_FIELDS = ("API base URL", "API key", "AWS endpoint", "Drop bucket", "Drop prefix")
+BANNER_FIELDS = ("API base URL", "API key", "AWS endpoint", "Lambda endpoint", "Drop bucket", "Drop prefix")
 
 
 def banner(stack: Stack) -> dict[str, str]:
@@ -35,6 +35,7 @@ def test_banner_tells_how_to_reach_everything(stack: Stack) -> None:
         "API base URL": stack.base_url,
         "API key": stack.api_key,
         "AWS endpoint": stack.aws_endpoint,
+        "Lambda endpoint": stack.lambda_endpoint,
         "Drop bucket": "datasets-drop-local",
         "Drop prefix": "s3://datasets-drop-local/drop/default/<dataset",
     }

@@ -1,0 +1,133 @@
+"""One Lambda execution environment of the local stack: ``python -m local.runtime <function>``.
+
+Started by ``local/lambdas.py`` with the function's environment (and, optionally, the
+directory holding ``<function>/handler.py``, ``functions/`` by default). It imports
+``functions/<function>/handler.py`` once (the cold start), then serves one event at a time
+for as long as it is kept warm, exactly as a Lambda execution environment does: module
+state (Powertools' resolver holding the current event, caches) belongs to this process and
+to no other request.
+
+It speaks length-prefixed JSON frames (8-byte big-endian length, then UTF-8 JSON) on its
+stdin and original stdout: first ``{"ready": true}`` (or ``{"ready": false, "error": ...}``
+when the handler cannot be imported), then one reply per request ``{"event", "context"}``:
+``{"result": ...}`` or ``{"error": {"errorType", "errorMessage", "stackTrace"}}``, the payload
+Lambda returns for an unhandled error. The handler's own output (print, loggers) goes to
+stderr, the stack's console. Ctrl-C is left to the parent (it stops every worker), and a
+worker whose parent is gone exits.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import signal
+import struct
+import sys
+import threading
+import time
+import traceback
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Any
+
+from .events import LambdaContext
+
+HEADER = struct.Struct("!Q")
+FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
+PARENT_CHECK_SECONDS = 0.5
+
+
+def encode(payload: Any) -> bytes:
+    """A frame. Decimals become floats, as Lambda's Python runtime serialises results."""
+    data = json.dumps(payload, default=_lambda_default, separators=(",", ":")).encode("utf-8")
+    return HEADER.pack(len(data)) + data
+
+
+def _lambda_default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def read_frame(stream: IO[bytes]) -> Any | None:
+    """The next frame's payload, or None at end of input."""
+    header = stream.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return None
+    (size,) = HEADER.unpack(header)
+    data = stream.read(size)
+    if len(data) < size:
+        return None
+    return json.loads(data)
+
+
+def error_payload(exc: BaseException, error_type: str | None = None) -> dict[str, Any]:
+    tb = exc.__traceback__
+    if tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next  # from the handler's frame on, as Lambda reports it
+    return {
+        "errorMessage": str(exc),
+        "errorType": error_type or type(exc).__name__,
+        "stackTrace": traceback.format_tb(tb),
+    }
+
+
+def _exit_with_parent(parent: int) -> None:
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def main(function: str, functions_dir: Path = FUNCTIONS_DIR) -> int:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the process group; the stack stops us
+    requests = os.fdopen(os.dup(0), "rb")
+    replies = os.fdopen(os.dup(1), "wb")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(2, 1)  # print() and loggers write to stdout: onto the console, not into the frames
+    os.close(null)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]
+    _exit_with_parent(os.getppid())
+
+    sys.path.insert(0, str(functions_dir))
+    try:
+        handler = importlib.import_module(f"{function}.handler").handler
+    except Exception as exc:  # noqa: BLE001 - reported to the caller as Lambda reports it
+        traceback.print_exc()
+        replies.write(encode({"ready": False, "error": error_payload(exc, "Runtime.ImportModuleError")}))
+        replies.flush()
+        return 1
+    replies.write(encode({"ready": True}))
+    replies.flush()
+
+    while True:
+        request = read_frame(requests)
+        if request is None:
+            return 0
+        described = request["context"]
+        context = LambdaContext(
+            function,
+            request_id=described["request_id"],
+            memory_mb=described["memory_mb"],
+            deadline=described["deadline"],
+        )
+        try:
+            result = handler(request["event"], context)
+        except Exception as exc:  # noqa: BLE001 - an unhandled error is the invocation's answer
+            traceback.print_exc()
+            frame = encode({"error": error_payload(exc)})
+        else:
+            try:
+                frame = encode({"result": result})
+            except (TypeError, ValueError) as exc:
+                frame = encode({"error": error_payload(exc, "Runtime.MarshalError")})
+        replies.write(frame)
+        replies.flush()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], Path(sys.argv[2]) if len(sys.argv) > 2 else FUNCTIONS_DIR))
