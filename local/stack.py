@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import socket
 import time
 import uuid
@@ -67,6 +68,13 @@ def configure_environment(aws_port: int) -> str:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     # No CloudWatch locally: Powertools would print EMF blobs into the console otherwise.
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    # Every function's workers sign and check pagination cursors with the same secret, as the
+    # deployed functions share the stack's (a cursor from one worker is read by another).
+    os.environ.setdefault("CURSOR_SECRET", secrets.token_urlsafe(32))
+    # Local writes run at most the API's 29 s too (the workers enforce it): the replica's cut
+    # and the purge delay keep the deployed margins unless set.
+    os.environ.setdefault("CUT_MARGIN_SECONDS", "30")
+    os.environ.setdefault("PURGE_DELAY_SECONDS", "30")
     return endpoint
 
 
@@ -240,6 +248,7 @@ def create_resources(endpoint: str) -> Resources:
         bucket_args["CreateBucketConfiguration"] = {"LocationConstraint": region}
     s3.create_bucket(**bucket_args)
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    s3.create_bucket(**{**bucket_args, "Bucket": config.replica_bucket})
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={

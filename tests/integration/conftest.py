@@ -168,9 +168,9 @@ def analytics_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
         # The caller's Invoke is an AWS call its role must allow: record it as botocore would.
         request = {"FunctionName": function_name, "InvocationType": "RequestResponse"}
         recorder.RECORDER.record(recorder.summarize("lambda", "Invoke", request, presign=False), None)
-        event = jsonutil.loads(jsonutil.dumps(payload))
+        event = json.loads(json.dumps(payload))  # Lambda hands the payload over as JSON
         answer = recorder.invoke("analytics", event, LambdaContext("analytics"))
-        return dict(jsonutil.loads(jsonutil.dumps(answer)))
+        return dict(jsonutil.loads(json.loads(json.dumps(answer))["json"]))
 
     monkeypatch.setattr(invoke, "invoke", invoke_in_process)
 

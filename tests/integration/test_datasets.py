@@ -261,5 +261,3 @@ def test_a_json_body_is_read_as_json_whatever_its_content_type(client: Client, c
     created = client.post("/datasets", {"name": "Curl default"}, headers={"Content-Type": content_type})
     assert created.status == 201, created.body
     assert created.json()["data"]["name"] == "Curl default"
-
-

@@ -1,7 +1,8 @@
 """Calling another function of the stack synchronously (the API's light functions hand replica
 work to the ``analytics`` function, which has pyarrow).
 
-The answer is ``{"ok": ...}`` or ``{"error": {"status", "code", "message", "details"}}``; an
+The answer is ``{"json": <text>}``, the text being ``{"ok": ...}`` or ``{"error": {"status",
+"code", "message", "details"}}`` (JSON text, so decimal numbers stay exact through Lambda); an
 error of ours comes back as the same ``ApiError`` here, anything else as ``internal_error``.
 Locally the Lambda client is pointed at the local stack's Invoke endpoint
 (``AWS_ENDPOINT_URL_LAMBDA``); tests replace ``invoke`` with an in-process call.
@@ -35,7 +36,10 @@ def invoke(function_name: str, payload: dict[str, Any]) -> dict[str, Any]:
         logger.error("invoked function failed", extra={"function": function_name, "answer": body[:2000]})
         raise ApiError("Something went wrong on our side.")
     answer = jsonutil.loads(body)
-    return answer if isinstance(answer, dict) else {}
+    if not isinstance(answer, dict) or not isinstance(answer.get("json"), str):
+        raise ApiError("Something went wrong on our side.")
+    inner = jsonutil.loads(answer["json"])
+    return inner if isinstance(inner, dict) else {}
 
 
 def call(function_name: str, payload: dict[str, Any]) -> Any:

@@ -169,16 +169,16 @@ def handle(message: dict[str, Any], deadline: Deadline, receive_count: int = 1) 
         return "failed"
     checkpoint = dict(job.checkpoint)
     try:
-        while True:
-            if deadline.near():
-                _release(job, owner, checkpoint)
-                enqueue(workspace, job_id)
-                return "continued"
+        while True:  # every run does at least one step, so a job always advances
             checkpoint, done = runner.step(job, checkpoint)
             if done:
                 _finish(job, owner, "succeeded", None, checkpoint)
                 return "succeeded"
             _commit(job, owner, checkpoint, deadline.lease_until())
+            if deadline.near():
+                _release(job, owner, checkpoint)
+                enqueue(workspace, job_id)
+                return "continued"
     except LostLease:
         logger.warning("job taken over by another run", extra={"job_id": job_id})
         return "lost"

@@ -9,15 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import invoke
+from .. import invoke, jsonutil
 from ..config import settings
 from ..records import Dataset
 
 
-def _call(action: str, dataset: Dataset, **payload: Any) -> Any:
+def _call(action: str, dataset: Dataset, **arguments: Any) -> Any:
+    # Arguments travel as JSON text: Lambda parses a payload with binary floats, and a number in
+    # a ``where`` must reach the analytics function exactly.
     return invoke.call(
         settings().analytics_function_name,
-        {"action": action, "workspace": dataset.workspace, "dataset_id": dataset.id, **payload},
+        {
+            "action": action,
+            "workspace": dataset.workspace,
+            "dataset_id": dataset.id,
+            "arguments": jsonutil.dumps(arguments),
+        },
     )
 
 
