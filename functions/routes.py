@@ -30,6 +30,13 @@ ROWS_PUT = "rows:PutItem"
 ROWS_UPDATE = "rows:UpdateItem"
 ROWS_DELETE = "rows:DeleteItem"
 ROWS_BATCH_WRITE = "rows:BatchWriteItem"
+ROWS_BATCH_GET = "rows:BatchGetItem"  # the replica's delta, rows a bulk write found on the replica
+META_CONDITION = "meta:ConditionCheckItem"  # transactions that check an item they do not write
+REPLICA_GET = "replica:GetObject"  # snapshot files (and presigned export downloads)
+REPLICA_PUT = "replica:PutObject"  # snapshot files, exports
+REPLICA_DELETE = "replica:DeleteObject"  # versions past retention, a deleted dataset's files
+REPLICA_LIST = "replica:ListBucket"  # a version's or dataset's files, to delete them
+ANALYTICS_INVOKE = "analytics:InvokeFunction"  # replica answers (SPEC §6b)
 IDEMPOTENCY = "idempotency"  # Powertools' records of Idempotency-Key requests
 DROP_PUT = "drop:PutObject"  # presigned uploads under drop/
 DROP_READ = "drop:GetObjectVersion"  # dropped files under drop/, at the version S3 announced
@@ -51,7 +58,9 @@ class Route:
     layers: tuple[str, ...] = ()
 
 
-ROWS_WRITE_COMMON = (META_GET, META_UPDATE, ROWS_BATCH_WRITE, IDEMPOTENCY)  # + the row writes
+# Every row write reads the dataset (Query), checks the plan and the dataset's state (GetItem),
+# moves counters (UpdateItem), writes the audit trail (BatchWriteItem), honours Idempotency-Key.
+ROWS_WRITE_COMMON = (META_GET, META_QUERY, META_UPDATE, ROWS_BATCH_WRITE, IDEMPOTENCY)
 
 _TABLE: tuple[Route, ...] = (
     Route("GET", "/health", "health", None, (), "Liveness check"),
@@ -67,16 +76,16 @@ _TABLE: tuple[Route, ...] = (
         "/datasets",
         "create_dataset",
         "datasets:admin",
-        (META_GET, META_PUT, META_UPDATE),
+        (META_GET, META_QUERY, META_PUT, META_UPDATE),
         "Create a dataset",
     ),
-    Route("GET", "/datasets/{dataset_id}", "get_dataset", "datasets:read", (META_GET,), "Get a dataset"),
+    Route("GET", "/datasets/{dataset_id}", "get_dataset", "datasets:read", (META_QUERY,), "Get a dataset"),
     Route(
         "PATCH",
         "/datasets/{dataset_id}",
         "update_dataset",
         "datasets:admin",
-        (META_GET, META_PUT, META_UPDATE, META_DELETE, MAINTENANCE_SEND),
+        (META_QUERY, META_PUT, META_UPDATE, META_DELETE, MAINTENANCE_SEND),
         "Rename, describe or re-index a dataset",
     ),
     Route(
@@ -84,7 +93,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}",
         "delete_dataset",
         "datasets:admin",
-        (META_GET, META_PUT, META_UPDATE, META_DELETE, MAINTENANCE_SEND),
+        (META_GET, META_QUERY, META_PUT, META_UPDATE, META_DELETE, MAINTENANCE_SEND),
         "Delete a dataset",
     ),
     Route(
@@ -92,7 +101,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "query_rows",
         "datasets:read",
-        (META_GET, ROWS_QUERY, ROWS_INDEX),
+        (META_QUERY, ROWS_QUERY, ROWS_INDEX, ANALYTICS_INVOKE),
         "Query rows",
     ),
     Route(
@@ -100,7 +109,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "insert_rows",
         "datasets:write",
-        (*ROWS_WRITE_COMMON, ROWS_PUT, ROWS_INDEX),
+        (*ROWS_WRITE_COMMON, META_PUT, META_CONDITION, ROWS_PUT, ROWS_GET, ROWS_UPDATE, ROWS_INDEX),
         "Insert (or upsert) rows",
     ),
     Route(
@@ -108,7 +117,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "update_rows",
         "datasets:write",
-        (*ROWS_WRITE_COMMON, ROWS_QUERY, ROWS_INDEX, ROWS_PUT),
+        (*ROWS_WRITE_COMMON, ROWS_INDEX, ROWS_PUT, ROWS_GET, ROWS_UPDATE, ROWS_BATCH_GET, ANALYTICS_INVOKE),
         "Update the rows matching a condition",
     ),
     Route(
@@ -116,7 +125,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "delete_rows",
         "datasets:write",
-        (*ROWS_WRITE_COMMON, ROWS_QUERY, ROWS_INDEX, ROWS_DELETE),
+        (*ROWS_WRITE_COMMON, ROWS_INDEX, ROWS_DELETE, ROWS_PUT, ROWS_GET, ROWS_BATCH_GET, ANALYTICS_INVOKE),
         "Delete rows by id or by condition",
     ),
     Route(
@@ -124,7 +133,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "get_row",
         "datasets:read",
-        (META_GET, ROWS_GET),
+        (META_QUERY, ROWS_GET),
         "Get a row",
     ),
     Route(
@@ -132,7 +141,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "update_row",
         "datasets:write",
-        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_PUT),
+        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_PUT, ROWS_UPDATE),
         "Update fields of a row",
     ),
     Route(
@@ -140,7 +149,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "replace_row",
         "datasets:write",
-        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_PUT),
+        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_PUT, ROWS_UPDATE),
         "Replace a whole row",
     ),
     Route(
@@ -148,7 +157,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "delete_row",
         "datasets:write",
-        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_DELETE),
+        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_DELETE, ROWS_PUT),
         "Delete a row",
     ),
     Route(
@@ -156,7 +165,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}/changes",
         "row_changes",
         "datasets:read",
-        (META_GET, ROWS_QUERY),
+        (META_QUERY, ROWS_QUERY, ROWS_GET),
         "Audit trail of a row",
     ),
     Route(
@@ -164,7 +173,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/uploads",
         "create_upload",
         "datasets:write",
-        (META_GET, DROP_PUT, IDEMPOTENCY),
+        (META_QUERY, DROP_PUT, IDEMPOTENCY),
         "Presigned upload into the drop folder",
     ),
     Route(
@@ -172,7 +181,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/imports",
         "list_imports",
         "datasets:read",
-        (META_GET, META_INDEX),
+        (META_QUERY, META_INDEX),
         "List imports",
     ),
     Route("GET", "/imports/{import_id}", "get_import", "datasets:read", (META_GET,), "Get an import"),

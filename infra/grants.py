@@ -17,17 +17,24 @@ from aws_cdk import aws_sqs as sqs
 
 from infra.storage import Storage
 from routes import (
+    ANALYTICS_INVOKE,
     DROP_PUT,
     DROP_READ,
     IDEMPOTENCY,
     IMPORT_SEND,
     MAINTENANCE_SEND,
+    META_CONDITION,
     META_DELETE,
     META_GET,
     META_INDEX,
     META_PUT,
     META_QUERY,
     META_UPDATE,
+    REPLICA_DELETE,
+    REPLICA_GET,
+    REPLICA_LIST,
+    REPLICA_PUT,
+    ROWS_BATCH_GET,
     ROWS_BATCH_WRITE,
     ROWS_DELETE,
     ROWS_GET,
@@ -53,6 +60,7 @@ class Targets:
     storage: Storage
     import_queue: sqs.IQueue
     maintenance_queue: sqs.IQueue
+    analytics: lambda_.IFunction | None = None  # set once the analytics function exists
 
 
 def _table(capability: str, targets: Targets) -> tuple[list[str], list[str]] | None:
@@ -73,7 +81,12 @@ def statement(capability: str, targets: Targets) -> iam.PolicyStatement:
         actions, resources = table
         return iam.PolicyStatement(actions=actions, resources=resources)
     objects = storage.bucket.arn_for_objects(f"{storage.drop_prefix}*")
+    replica = storage.replica
     fixed: dict[str, tuple[list[str], list[str]]] = {
+        REPLICA_GET: (["s3:GetObject"], [replica.arn_for_objects("*")]),
+        REPLICA_PUT: (["s3:PutObject"], [replica.arn_for_objects("*")]),
+        REPLICA_DELETE: (["s3:DeleteObject"], [replica.arn_for_objects(f"{storage.replica_prefix}*")]),
+        REPLICA_LIST: (["s3:ListBucket"], [replica.bucket_arn]),
         IDEMPOTENCY: (list(IDEMPOTENCY_ACTIONS), [storage.idempotency.table_arn]),
         DROP_PUT: (["s3:PutObject"], [objects]),
         # The drop bucket is versioned: S3 events name the version, the import reads exactly it.
@@ -81,6 +94,11 @@ def statement(capability: str, targets: Targets) -> iam.PolicyStatement:
         IMPORT_SEND: (["sqs:SendMessage"], [targets.import_queue.queue_arn]),
         MAINTENANCE_SEND: (["sqs:SendMessage"], [targets.maintenance_queue.queue_arn]),
     }
+    if capability == ANALYTICS_INVOKE:
+        assert targets.analytics is not None, "the analytics function is created before its callers"
+        return iam.PolicyStatement(
+            actions=["lambda:InvokeFunction"], resources=[targets.analytics.function_arn]
+        )
     if capability not in fixed:
         raise ValueError(f"unknown capability {capability!r} (functions/routes.py lists them)")
     actions, resources = fixed[capability]
@@ -117,6 +135,13 @@ def grant(
 
 
 ALL_CAPABILITIES = (
+    META_CONDITION,
+    ROWS_BATCH_GET,
+    REPLICA_GET,
+    REPLICA_PUT,
+    REPLICA_DELETE,
+    REPLICA_LIST,
+    ANALYTICS_INVOKE,
     META_GET,
     META_QUERY,
     META_INDEX,

@@ -25,12 +25,20 @@ from routes import (
     DROP_READ,
     IMPORT_SEND,
     MAINTENANCE_SEND,
+    META_CONDITION,
     META_DELETE,
     META_GET,
     META_INDEX,
     META_PUT,
+    META_QUERY,
     META_UPDATE,
+    REPLICA_DELETE,
+    REPLICA_GET,
+    REPLICA_LIST,
+    REPLICA_PUT,
+    ROWS_BATCH_GET,
     ROWS_BATCH_WRITE,
+    ROWS_GET,
     ROWS_INDEX,
     ROWS_PUT,
     ROWS_QUERY,
@@ -43,6 +51,10 @@ MAINTENANCE_FUNCTION = "maintenance"
 # What the workers' code calls (the same capabilities as the routes of functions/routes.py).
 IMPORT_CAPABILITIES = (
     META_GET,
+    META_QUERY,  # the dataset with its counters
+    META_CONDITION,  # upserts count their new rows unless a replace began
+    ROWS_GET,  # upserts: the row a uniqueness item names
+    ROWS_UPDATE,  # upserts: matching rows updated in place
     META_INDEX,  # the dataset's imports
     META_PUT,  # import records; a dataset created by its first dropped file
     META_UPDATE,  # leases, checkpoints, counters, generation swaps
@@ -54,12 +66,21 @@ IMPORT_CAPABILITIES = (
     MAINTENANCE_SEND,  # a replace import queues the purge of the generation it replaced
 )
 MAINTENANCE_CAPABILITIES = (
-    META_GET,
-    META_UPDATE,  # counters, index states, columns
-    META_DELETE,  # the purge marker of a deleted dataset
-    ROWS_QUERY,  # walks a dataset's partitions
+    META_GET,  # jobs, versions
+    META_QUERY,  # the dataset with its counters, its versions
+    META_INDEX,  # a deleted dataset's import records
+    META_PUT,  # version records
+    META_UPDATE,  # leases, checkpoints, index states, the replica pointer
+    META_DELETE,  # versions past retention, a deleted dataset's import records
+    ROWS_QUERY,  # walks a dataset's partitions, its change log
     ROWS_UPDATE,  # index entries of a backfill
-    ROWS_BATCH_WRITE,  # purges
+    ROWS_BATCH_GET,  # rows changed since a snapshot (compaction)
+    ROWS_BATCH_WRITE,  # purges, folded change-log items
+    REPLICA_GET,  # the snapshot a compaction starts from
+    REPLICA_PUT,  # the new snapshot's files
+    REPLICA_DELETE,  # versions past retention, a deleted dataset's files
+    REPLICA_LIST,  # ... found by listing their folder
+    MAINTENANCE_SEND,  # a job's continuation
 )
 
 IMPORT_TIMEOUT = Duration.minutes(15)
@@ -72,8 +93,10 @@ IMPORT_CONCURRENCY = 5
 IMPORT_MEMORY_MB = 2048
 IMPORT_BATCH_SIZE = 10
 IMPORT_TMP_MB = 10240  # Lambda's maximum ephemeral storage
-MAINTENANCE_TIMEOUT = Duration.minutes(5)
-MAINTENANCE_MEMORY_MB = 1024
+# Long enough for a compaction chunk (250,000 rows) with room to spare; jobs continue in a new
+# invocation well before it.
+MAINTENANCE_TIMEOUT = Duration.minutes(15)
+MAINTENANCE_MEMORY_MB = 3008
 # One job per invocation: a job runs until close to the timeout, then re-enqueues its continuation.
 MAINTENANCE_BATCH_SIZE = 1
 
@@ -178,11 +201,11 @@ class Imports(Construct):
             "Maintenance",
             function=MAINTENANCE_FUNCTION,
             code=code,
-            layers=[core_layer],
+            layers=[core_layer, imports_layer],
             environment=self.environment,
             memory_size=MAINTENANCE_MEMORY_MB,
             timeout=MAINTENANCE_TIMEOUT,
-            description="Purges deleted datasets' rows and backfills indexes",
+            description="Background jobs: purges, index backfills, compaction of the replica",
         )
         grants.grant(fn, MAINTENANCE_CAPABILITIES, self.targets, authenticated=False)
         fn.add_event_source(

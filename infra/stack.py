@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,11 @@ from aws_cdk import aws_lambda as lambda_
 from constructs import Construct, IConstruct
 
 from infra import tables
+from infra.analytics import Analytics
 from infra.api import ARCHITECTURE, RUNTIME, THROTTLE_BURST, THROTTLE_RATE, Api, shared_code
 from infra.imports import Imports
 from infra.monitoring import Monitoring
-from infra.storage import DROP_BUCKET_ID, Storage
+from infra.storage import DROP_BUCKET_ID, REPLICA_BUCKET_ID, Storage
 from routes import DOCS_LAYER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,7 +48,7 @@ class DatasetsApiStack(Stack):
             "CoreLayer", layer_dirs["core"], "datasets_core + Powertools + pydantic"
         )
         self.imports_layer = imports_layer = self._layer(
-            "ImportsLayer", layer_dirs["imports"], "pyarrow (import function only)"
+            "ImportsLayer", layer_dirs["imports"], "pyarrow (import, analytics and maintenance functions)"
         )
         self.docs_layer = self._layer(
             "DocsLayer", layer_dirs["docs"], "Swagger UI's script and stylesheet (docs_asset function only)"
@@ -58,6 +60,8 @@ class DatasetsApiStack(Stack):
             "DROP_BUCKET": storage.bucket.bucket_name,
             "DROP_PREFIX": storage.drop_prefix,
             "EXPORT_PREFIX": storage.export_prefix,
+            "REPLICA_BUCKET": storage.replica.bucket_name,
+            "REPLICA_PREFIX": storage.replica_prefix,
             "POWERTOOLS_SERVICE_NAME": SERVICE_NAME,
             "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
             # Signs pagination cursors. The stack's id carries a UUID CloudFormation draws at
@@ -74,19 +78,28 @@ class DatasetsApiStack(Stack):
             imports_layer=imports_layer,
             environment=environment,
         )
+        self.analytics = analytics = Analytics(
+            self,
+            "Analytics",
+            targets=imports.targets,
+            code=code,
+            layers=[core_layer, imports_layer],
+            environment=imports.environment,
+        )
         self.api = api = Api(
             self,
             "Api",
-            targets=imports.targets,
+            targets=replace(imports.targets, analytics=analytics.function),
             code=code,
             core_layer=core_layer,
-            environment=imports.environment,
+            environment={**imports.environment, "ANALYTICS_FUNCTION_NAME": analytics.function.function_name},
             extra_layers={DOCS_LAYER: self.docs_layer},
         )
         self.functions: dict[str, lambda_.Function] = {
             **api.functions,
             "import_file": imports.import_function,
             "maintenance": imports.maintenance_function,
+            "analytics": analytics.function,
         }
         self.monitoring = monitoring = Monitoring(
             self,
@@ -141,7 +154,7 @@ class DatasetsApiStack(Stack):
                     "AwsSolutions-IAM5[Resource::*]",
                     FUNCTION_FINDINGS["AwsSolutions-IAM5[Resource::*]"],
                 )
-        for scope in (self.api, self.imports):
+        for scope in (self.api, self.imports, self.analytics):
             for rule_id, reason in grant_findings(self.storage.drop_prefix).items():
                 acknowledge(scope, rule_id, reason)
         for rule_id, reason in API_FINDINGS.items():
@@ -201,6 +214,15 @@ def grant_findings(drop_prefix: str) -> dict[str, str]:
         for spec in tables.ALL_TABLES
         if spec.gsis
     }
+    findings[f"AwsSolutions-IAM5[Resource::<{REPLICA_BUCKET_ID}.Arn>/*]"] = (
+        "The replica bucket holds only the product's own files: snapshot versions (keys "
+        "replica/ws=<workspace>/ds=<dataset>/v=<version>/part-N.parquet) and exports; which "
+        "dataset's files a request reads is decided by the function's own workspace check."
+    )
+    findings[f"AwsSolutions-IAM5[Resource::<{REPLICA_BUCKET_ID}.Arn>/replica/*]"] = (
+        "Snapshot files of every dataset live under replica/ (versions past retention and a "
+        "deleted dataset's files are deleted there, nowhere else)."
+    )
     findings[f"AwsSolutions-IAM5[Resource::<{DROP_BUCKET_ID}.Arn>/{drop_prefix}*]"] = (
         "Dropped files have user-chosen keys (drop/<workspace>/<dataset>/<file>): presigned uploads "
         "(s3:PutObject) and the import function's reads (s3:GetObjectVersion) are limited to the "

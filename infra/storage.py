@@ -1,4 +1,5 @@
-"""Storage: the three DynamoDB tables (built from ``infra/tables.py``) and the drop bucket."""
+"""Storage: the three DynamoDB tables (built from ``infra/tables.py``), the drop bucket and the
+replica bucket (Parquet snapshots of every dataset, and exports)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from infra import tables
 
 DROP_PREFIX = "drop/"
 DROP_BUCKET_ID = "DropBucket"
+REPLICA_BUCKET_ID = "ReplicaBucket"
+REPLICA_PREFIX = "replica/"
 ACCESS_LOGS_BUCKET_ID = "AccessLogsBucket"
 EXPORT_PREFIX = "exports/"
 # Dropped files are imported within minutes; after this they are expired (on the versioned
@@ -100,7 +103,6 @@ class Storage(Construct):
                     abort_incomplete_multipart_upload_after=Duration.days(7),
                 ),
                 s3.LifecycleRule(id="expire-dropped-files", prefix=DROP_PREFIX, expiration=DROP_RETENTION),
-                s3.LifecycleRule(id="expire-exports", prefix=EXPORT_PREFIX, expiration=EXPORT_RETENTION),
             ],
             # Browsers upload straight into the drop folder with the presigned PUT URLs.
             cors=[
@@ -114,6 +116,30 @@ class Storage(Construct):
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # Snapshots are immutable files under replica/ (their versions expire by the product's
+        # own retention, README "Versions"); exports are presigned downloads that expire here.
+        self.replica = s3.Bucket(
+            self,
+            "ReplicaBucket",
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            enforce_ssl=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="replica-bucket/",
+            lifecycle_rules=[
+                s3.LifecycleRule(id="expire-exports", prefix=EXPORT_PREFIX, expiration=EXPORT_RETENTION),
+                s3.LifecycleRule(
+                    id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.replica_prefix = REPLICA_PREFIX
         # Stable logical ids: the buckets hold data and are retained; never replace them by refactoring.
-        for bucket, logical_id in ((self.access_logs, ACCESS_LOGS_BUCKET_ID), (self.bucket, DROP_BUCKET_ID)):
+        for bucket, logical_id in (
+            (self.access_logs, ACCESS_LOGS_BUCKET_ID),
+            (self.bucket, DROP_BUCKET_ID),
+            (self.replica, REPLICA_BUCKET_ID),
+        ):
             bucket.node.default_child.override_logical_id(logical_id)  # type: ignore[union-attr]
