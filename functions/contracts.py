@@ -233,6 +233,35 @@ ROWS_QUERY: tuple[Param, ...] = (
     ),
 )
 
+AS_OF = Param(
+    "as_of",
+    "query",
+    {"type": "integer", "minimum": 1},
+    "Read a kept version of the dataset exactly (`GET .../versions` lists them).",
+    example=3,
+)
+_FILTERS, _SELECT, _ORDER, _SEARCH = (
+    ROWS_QUERY[0],
+    ROWS_QUERY[1],
+    ROWS_QUERY[2],
+    next(param for param in ROWS_QUERY if param.name == "search"),
+)
+PROFILE_QUERY: tuple[Param, ...] = (_FILTERS, _SEARCH, AS_OF)
+EXPORT_QUERY: tuple[Param, ...] = (
+    Param(
+        "format",
+        "query",
+        {"type": "string", "enum": ["csv", "jsonl", "parquet"], "default": "csv"},
+        "File format: CSV (RFC 4180, header row), JSON Lines, or Parquet.",
+        example="csv",
+    ),
+    _FILTERS,
+    _SELECT,
+    _ORDER,
+    _SEARCH,
+    AS_OF,
+)
+
 _SORTS = ["name", "created_at", "updated_at", "row_count"]
 DATASETS_QUERY: tuple[Param, ...] = (
     *PAGE,
@@ -428,6 +457,27 @@ CONTRACTS: dict[str, Contract] = {
             description="A page of rows (or, with `distinct`, the column's values and counts).",
         ),
         query=ROWS_QUERY,
+    ),
+    "profile_dataset": Contract(
+        ROWS,
+        Answer(data=m.Profile, meta=m.ReplicaMeta, description="Exact statistics of every column."),
+        description="Per column: count, nulls, distinct, min, max, the 10 most frequent values, and for "
+        "numbers sum and mean, over the rows the filters match (every row by default).",
+        query=PROFILE_QUERY,
+        errors=("version_not_found",),
+    ),
+    "export_rows": Contract(
+        ROWS,
+        Answer(data=m.ExportFile, meta=m.ReplicaMeta, description="The file, ready to download."),
+        description="Every row the query matches, in its order, written to one file; answered with a "
+        "presigned URL. The file holds what GET .../rows would answer, page after page.",
+        query=EXPORT_QUERY,
+        errors=("version_not_found",),
+    ),
+    "list_versions": Contract(
+        DATASETS,
+        Answer(data=list[m.DatasetVersion], description="Kept versions, newest first."),
+        description="Snapshots of the dataset kept for `as_of` reads until their retention ends.",
     ),
     "insert_rows": Contract(
         ROWS,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration
+from aws_cdk import Duration, Size
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -27,6 +27,9 @@ ANALYTICS_FUNCTION = "analytics"
 # A 1,000,000-row snapshot with its derived columns takes a few hundred MB (README "Replica");
 # memory also buys CPU on Lambda, which columnar work uses.
 ANALYTICS_MEMORY_MB = 3008
+# Exports are written to /tmp before their upload (memory stays flat): room for a CSV of a few
+# million rows.
+ANALYTICS_TMP = Size.mebibytes(4096)
 # Called synchronously by API functions, which API Gateway gives 29 s.
 ANALYTICS_TIMEOUT = Duration.seconds(28)
 
@@ -63,6 +66,7 @@ class Analytics(Construct):
             environment=environment,
             memory_size=ANALYTICS_MEMORY_MB,
             timeout=ANALYTICS_TIMEOUT,
+            ephemeral_storage=ANALYTICS_TMP,
             description="Answers from the columnar replica: scans, aggregates, profile, export",
         )
         grants.grant(self.function, ANALYTICS_CAPABILITIES, targets, authenticated=False)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -81,6 +81,7 @@ def python_function(
     timeout: Duration,
     description: str = "",
     reserved_concurrency: int | None = None,
+    ephemeral_storage: Size | None = None,
 ) -> lambda_.Function:
     """A Python 3.13 arm64 function for ``functions/<function>`` with a one-month log group.
 
@@ -121,6 +122,7 @@ def python_function(
         tracing=lambda_.Tracing.ACTIVE,
         description=description[:256],
         reserved_concurrent_executions=reserved_concurrency,
+        ephemeral_storage_size=ephemeral_storage,
     )
 
 

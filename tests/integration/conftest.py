@@ -180,14 +180,25 @@ def run_maintenance(max_rounds: int = 200) -> list[str]:
     the queue is empty (as its SQS event source would); the outcome of each message."""
     outcomes: list[str] = []
     for _ in range(max_rounds):
-        bodies = [json.dumps(task) for task in queued_maintenance()]
-        if not bodies:
+        ran = maintenance_round()
+        if not ran:
             return outcomes
-        for body in bodies:
-            event = sqs_event(body, queue="datasets-maintenance")
-            result = recorder.invoke("maintenance", event, FakeContext(function_name="maintenance"))
-            outcomes.append("failed" if result["batchItemFailures"] else "done")
+        outcomes += ran
     raise AssertionError("maintenance did not settle")
+
+
+def maintenance_round(remaining_ms: int | None = None) -> list[str]:
+    """One delivery of each message now queued. ``remaining_ms``: the Lambda time each run has
+    (a small value makes a run do one step and queue its continuation)."""
+    outcomes: list[str] = []
+    for task in queued_maintenance():
+        event = sqs_event(json.dumps(task), queue="datasets-maintenance")
+        context = FakeContext(function_name="maintenance")
+        if remaining_ms is not None:
+            context.remaining = [remaining_ms]
+        result = recorder.invoke("maintenance", event, context)
+        outcomes.append("failed" if result["batchItemFailures"] else "done")
+    return outcomes
 
 
 def queued_maintenance() -> list[dict[str, Any]]:

@@ -148,6 +148,54 @@ class ReplicaInfo(_Answer):
     delta_rows: int = Field(description="Rows changed since the snapshot, read from DynamoDB.")
 
 
+class TopValue(_Answer):
+    value: Any
+    count: int
+
+
+class ColumnProfile(_Answer):
+    name: str
+    type: ColumnType
+    count: int = Field(description="Non-null values (SQL's count(column)).")
+    nulls: int
+    null_rate: float = Field(description="nulls / row_count, to 6 decimals (0 with no rows).")
+    distinct: int = Field(description="Distinct non-null values (SQL's count(distinct column)).")
+    min: Any = Field(description="Smallest value in the column's order (text: case-insensitive, then exact).")
+    max: Any
+    top: list[TopValue] = Field(description="Up to 10 most frequent values: count descending, then value.")
+    sum: Any = Field(default=None, description="Number columns: exact sum of the values (null: no values).")
+    mean: Any = Field(default=None, description="Number columns: mean to 38 significant digits.")
+
+
+class Profile(_Answer):
+    row_count: int = Field(description="Rows profiled (those the filters match, all by default).")
+    version: int = Field(description="Replica version read (see GET .../versions).")
+    columns: list[ColumnProfile]
+
+
+class ExportFile(_Answer):
+    url: str = Field(description="Presigned GET of the file (no key needed; expires at expires_at).")
+    expires_at: datetime
+    format: Literal["csv", "jsonl", "parquet"]
+    rows: int = Field(description="Rows in the file: every row the query matches.")
+    bytes: int
+
+
+class DatasetVersion(_Answer):
+    version: int
+    created_at: datetime | None
+    row_count: int
+    cause: str = Field(description="What made it: import, replace or compaction.")
+    current: bool = Field(description="Whether queries without as_of read this version now.")
+    bytes: int = Field(description="Size of its Parquet files.")
+
+
+class ReplicaMeta(_Answer):
+    plan: Literal["replica"]
+    items_read: int = Field(description="DynamoDB items read: the changes since the snapshot.")
+    replica: ReplicaInfo
+
+
 class RowsMeta(_Answer):
     plan: str = Field(
         description="Access path: `index:<column>`, `scan` (row order), `replica`, or "

@@ -371,7 +371,7 @@ def _targets(reader: Reader, dataset: Dataset, upsert_on: str | None) -> list[di
                         json_detector.add(value)
         names = list(json_types)
         detected = {name: detector.result() for name, detector in json_types.items()}
-    targets = []
+    targets: list[dict[str, Any]] = []
     for name in names:
         problem = column_name_problem(name)
         if problem:

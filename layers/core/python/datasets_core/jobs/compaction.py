@@ -180,7 +180,7 @@ def _publish(dataset: Dataset, checkpoint: dict[str, Any]) -> tuple[dict[str, An
 
 def _abandon(dataset: Dataset, checkpoint: dict[str, Any]) -> None:
     if "version" in checkpoint:
-        layout.delete_prefix(layout.version_prefix(dataset, int(checkpoint["version"])))
+        layout.forget_version(dataset, int(checkpoint["version"]))
 
 
 def _tidy(dataset: Dataset, checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -199,6 +199,6 @@ def expire_versions(dataset: Dataset) -> int:
         if pointer.version == current or not pointer.created_at:
             continue
         if parse_iso(pointer.created_at) < horizon:
-            layout.forget_version(dataset, pointer)
+            layout.forget_version(dataset, pointer.version)
             removed += 1
     return removed

@@ -66,7 +66,10 @@ def ordered(table: ReplicaTable, query: RowsQuery, matched: pa.Array, limit: int
     """``matched`` positions in the query's order (ties by row_index); the first ``limit`` only
     when given (a top-k selection, not a full sort)."""
     if not query.order:
-        return matched  # the table is in row_index order
+        if table.in_row_order:
+            return matched
+        row_indexes = table.column(Ref("row_index")).array.take(matched)
+        return matched.take(pc.sort_indices(row_indexes))
     columns: dict[str, pa.Array] = {}
     keys: list[tuple[str, str, str]] = []
     for number, term in enumerate(query.order):
@@ -208,7 +211,8 @@ def _aggregate_columnar(
     columns = {name: data.comparable.take(matched) for name, data in zip(names, fields_, strict=True)}
     specs: list[Any] = []
     outputs: list[tuple[str, str, Any]] = []  # (aggregate key, how, source column name)
-    texts: list[tuple[str, str, str]] = []  # text min/max: (aggregate key, function, column name)
+    texts: list[tuple[str, str]] = []  # text min/max: (function, column name)
+    text_sources: dict[str, pa.Array] = {}
     for number, aggregate in enumerate(query.aggregates):
         if aggregate.ref is None:
             specs.append(([], "count_all"))
@@ -229,27 +233,25 @@ def _aggregate_columnar(
             specs += [(source, "sum"), (source, "count")]
             outputs.append((aggregate.key, aggregate.function, source))
         elif data.kind is ColumnType.STRING:
-            texts.append((aggregate.key, aggregate.function, source))
-            columns[source] = data.array.take(matched)
-            columns[source + "_fold"] = data.fold.take(matched)
+            # Text min/max in text order (casefolded, then exact): aggregate an integer rank of
+            # that order, then map the extreme rank back to its text.
+            texts.append((aggregate.function, source))
+            text = data.array.take(matched)
+            columns[source] = _text_rank(text, data.fold.take(matched))
+            specs.append((source, aggregate.function))
+            text_sources[source] = text
+            outputs.append((aggregate.key, f"{source}_{aggregate.function}_text", None))
         else:
             columns[source] = array
             specs.append((source, aggregate.function))
             outputs.append((aggregate.key, f"{source}_{aggregate.function}", None))
     keyed = pa.table(columns) if columns else pa.table({"_": pa.array([0] * len(matched), pa.int8())})
     grouped = keyed.group_by(names, use_threads=False).aggregate(specs)
-    for key, function, source in texts:
-        # min/max in text order (casefolded, then exact): sort, then first/last per group.
-        order = [(source + "_fold", "ascending"), (source, "ascending")]
-        ranked = keyed.take(pc.sort_indices(keyed, sort_keys=order, null_placement="at_end"))
-        pick = "first" if function == "min" else "last"
-        extreme = ranked.group_by(names, use_threads=False).aggregate([(source, pick)])
-        grouped = (
-            grouped.join(extreme, keys=names, join_type="left outer")
-            if names
-            else grouped.append_column(f"{source}_{pick}", extreme.column(f"{source}_{pick}"))
-        )
-        outputs.append((key, f"{source}_{pick}", None))
+    for function, source in texts:
+        ranks = grouped.column(f"{source}_{function}").combine_chunks()
+        text = text_sources[source]
+        at = pc.index_in(ranks, value_set=keyed.column(source).combine_chunks())
+        grouped = grouped.append_column(f"{source}_{function}_text", text.take(at))
     results: list[dict[str, Any]] = []
     group_values = [
         _group_values(grouped.column(name).combine_chunks(), data, table)
@@ -263,9 +265,9 @@ def _aggregate_columnar(
         for key, how, source in outputs:
             if how in ("sum", "avg"):
                 total, count = produced[f"{source}_sum"][position], produced[f"{source}_count"][position]
-                row[key] = _mean_or_sum(how, total, count)
+                row[key] = mean_or_sum(how, total, count)
             else:
-                row[key] = _api_value(produced[how][position], table, query, key)
+                row[key] = api_value(produced[how][position])
         results.append(row)
     if not names and not results:
         results.append(
@@ -277,6 +279,15 @@ def _aggregate_columnar(
     return results
 
 
+def _text_rank(text: pa.Array, folded: pa.Array) -> pa.Array:
+    """An int64 whose order is text order (casefolded, then exact); null for null."""
+    by_fold = pc.rank(folded, sort_keys="ascending", tiebreaker="dense").cast(pa.int64())
+    exact = pc.rank(text, sort_keys="ascending", tiebreaker="dense").cast(pa.int64())
+    spread = pc.max(exact).as_py() or 0
+    combined = pc.add(pc.multiply(by_fold, spread + 1), exact)
+    return pc.if_else(pc.is_null(text), pa.scalar(None, pa.int64()), combined)
+
+
 def _group_values(array: pa.Array, data: ColumnData, table: ReplicaTable) -> list[Any]:
     from .arrow import to_python
 
@@ -286,7 +297,7 @@ def _group_values(array: pa.Array, data: ColumnData, table: ReplicaTable) -> lis
     return to_python(array, column) if column is not None else array.to_pylist()
 
 
-def _api_value(value: Any, table: ReplicaTable, query: RowsQuery, key: str) -> Any:
+def api_value(value: Any) -> Any:
     """An aggregate's Arrow result in API form (numbers exact, datetimes as text)."""
     from datetime import date, datetime
 
@@ -299,7 +310,7 @@ def _api_value(value: Any, table: ReplicaTable, query: RowsQuery, key: str) -> A
     return value
 
 
-def _mean_or_sum(how: str, total: Decimal | None, count: int) -> Any:
+def mean_or_sum(how: str, total: Decimal | None, count: int) -> Any:
     if total is None or not count:
         return None
     if how == "sum":
@@ -342,13 +353,14 @@ def _compute(table: ReplicaTable, aggregate: Aggregate, members: list[int]) -> A
     if not present:
         return None
     if aggregate.function in ("sum", "avg"):
-        with localcontext(Context(prec=400, Emin=-999_999, Emax=999_999)):
-            total = sum(
-                (Decimal(cell) if not isinstance(cell, Decimal) else cell for cell in present), Decimal(0)
-            )
-        return _mean_or_sum(aggregate.function, total, len(present))
+        return mean_or_sum(aggregate.function, exact_sum(present), len(present))
     ranked = sorted(present, key=lambda cell: order_key(cell, data.kind))
     return ranked[0] if aggregate.function == "min" else ranked[-1]
+
+
+def exact_sum(numbers: list[Any]) -> Decimal:
+    with localcontext(Context(prec=400, Emin=-999_999, Emax=999_999)):
+        return sum((Decimal(cell) for cell in numbers), Decimal(0))
 
 
 def _exact_number(number: Decimal) -> Any:

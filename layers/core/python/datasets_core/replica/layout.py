@@ -75,6 +75,13 @@ def record_version(dataset: Dataset, pointer: ReplicaPointer) -> None:
     )
 
 
+def published(dataset: Dataset) -> list[ReplicaPointer]:
+    """Versions the dataset has pointed at and still keeps, newest first: a version numbered
+    after the current one is a compaction or import still publishing (or about to be removed)."""
+    current = dataset.replica.version if dataset.replica else 0
+    return [pointer for pointer in versions(dataset.workspace, dataset.id) if pointer.version <= current]
+
+
 def versions(workspace: str, dataset_id: str) -> list[ReplicaPointer]:
     """Kept versions, newest first."""
     items = query_all(
@@ -95,10 +102,10 @@ def version(workspace: str, dataset_id: str, number: int) -> ReplicaPointer:
     return pointer
 
 
-def forget_version(dataset: Dataset, pointer: ReplicaPointer) -> None:
-    """Remove a version's files and its description (retention, purges)."""
-    delete_prefix(version_prefix(dataset, pointer.version))
-    meta().delete_item(Key=_version_key(dataset.workspace, dataset.id, pointer.version))
+def forget_version(dataset: Dataset, version: int) -> None:
+    """Remove a version's files and its description (retention, abandoned compactions)."""
+    delete_prefix(version_prefix(dataset, version))
+    meta().delete_item(Key=_version_key(dataset.workspace, dataset.id, version))
 
 
 def forget_all(workspace: str, dataset_id: str) -> None:

@@ -10,18 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import InvalidQuery
 from ..query import grammar, where
 from ..query.ast import Ref, RowsQuery
 from ..records import Dataset, ReplicaPointer
 from . import engine, layout
+from . import export as exporter
+from . import profile as profiler
 from .table import ReplicaTable, delta, snapshot
 
 
 def table_for(dataset: Dataset, as_of: int | None = None) -> ReplicaTable:
     """The rows a query reads: the current replica with its delta, or a kept version exactly."""
     if as_of is not None:
-        pointer = layout.version(dataset.workspace, dataset.id, as_of)
-        return ReplicaTable(dataset, snapshot(dataset, pointer), None)
+        kept = layout.version(dataset.workspace, dataset.id, as_of)
+        return ReplicaTable(dataset, snapshot(dataset, kept), None)
     pointer = (
         dataset.replica if dataset.replica and dataset.replica.generation == dataset.generation else None
     )
@@ -87,3 +90,56 @@ def match(dataset: Dataset, raw_where: Any) -> list[int]:
     table = table_for(dataset)
     positions = engine.matching(table, RowsQuery(filters=conditions))
     return table.column(Ref("row_index")).array.take(positions).to_pylist()
+
+
+def _refuse(params: dict[str, list[str]], names: tuple[str, ...], endpoint: str, takes: str) -> None:
+    for name in names:
+        if name in params:
+            raise InvalidQuery(
+                f"'{name}' does not apply to {endpoint}: it takes {takes}.", {"parameter": name}
+            )
+
+
+def profile(dataset: Dataset, params: dict[str, list[str]]) -> dict[str, Any]:
+    """Per-column statistics of the rows the filters (and ``search``) match, at ``as_of``."""
+    _refuse(
+        params,
+        ("select", "order", "limit", "offset", "cursor", "distinct", "count"),
+        "a profile",
+        "filters, search and as_of",
+    )
+    parsed = parse(dataset, params)
+    table = table_for(dataset, parsed.as_of)
+    data = profiler.profile(table, engine.matching(table, parsed))
+    data["version"] = replica_meta(dataset, table)["version"]
+    return {"data": data, "meta": _meta(dataset, table)}
+
+
+def export(dataset: Dataset, params: dict[str, list[str]]) -> dict[str, Any]:
+    """Every row of the query, in its order, written to one file (SPEC §8)."""
+    arguments = dict(params)
+    formats = arguments.pop("format", ["csv"])
+    file_format = formats[-1] if len(formats) == 1 else ""
+    if file_format not in exporter.FORMATS:
+        raise InvalidQuery(
+            "format must be one of csv, jsonl, parquet.",
+            {"parameter": "format", "value": ",".join(formats), "allowed": sorted(exporter.FORMATS)},
+        )
+    _refuse(
+        arguments,
+        ("limit", "offset", "cursor", "count", "distinct"),
+        "an export",
+        "filters, search, select, order and as_of, and writes every matching row",
+    )
+    parsed = parse(dataset, arguments)
+    if parsed.aggregates:
+        raise InvalidQuery(
+            "An export writes rows; ask GET /v1/datasets/{id}/rows for aggregates.", {"parameter": "select"}
+        )
+    table = table_for(dataset, parsed.as_of)
+    in_order = engine.ordered(table, parsed, engine.matching(table, parsed))
+    return {"data": exporter.export(table, parsed, in_order, file_format), "meta": _meta(dataset, table)}
+
+
+def _meta(dataset: Dataset, table: ReplicaTable) -> dict[str, Any]:
+    return {"plan": "replica", "items_read": table.items_read, "replica": replica_meta(dataset, table)}

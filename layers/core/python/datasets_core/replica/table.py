@@ -209,6 +209,13 @@ class ReplicaTable:
         ) + (self.extra.num_rows if self.extra is not None else 0)
         self._views: dict[Ref, ColumnData] = {}
         self._table: pa.Table | None = None
+        # Changed rows follow the snapshot's: the rows are in row_index order unless a changed
+        # row is older than a snapshot row (an update), which ``in_row_order`` tells readers.
+        base_rows = base.table.num_rows
+        last_base = base.table.column("row_index")[base_rows - 1].as_py() if base_rows else -1
+        self.in_row_order = (
+            self.extra is None or change is None or min(row["row_index"] for row in change.rows) > last_base
+        )
 
     @property
     def items_read(self) -> int:
