@@ -69,6 +69,8 @@ class LambdaSettings:
     maintenance_concurrency: int = 2
     idle_seconds: float = 300.0
     max_workers: int = 32
+    # Print Lambda's REPORT line (duration, peak memory of the worker) after every invocation.
+    reports: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> LambdaSettings:
@@ -87,6 +89,7 @@ class LambdaSettings:
             if not raw.isdigit() or int(raw) < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, got {raw!r}")
             values[attr] = int(raw)
+        values["reports"] = env.get("LAMBDA_REPORTS", "").strip().lower() in ("1", "true", "yes")
         return cls(**values)
 
     def concurrency_of(self, function: str) -> int:
@@ -299,6 +302,15 @@ class Lambdas:
             )
         finally:
             self._release(function, worker, healthy)
+        report = frame.get("report")
+        if self.settings.reports and report:
+            # As Lambda's REPORT log line: peak memory is the worker process's, since it started.
+            print(
+                f"REPORT RequestId: {request_id} Function: {function} "
+                f"Duration: {report['duration_ms']:.2f} ms Max Memory Used: {report['max_memory_mb']} MB",
+                file=sys.stderr,
+                flush=True,
+            )
         if "error" in frame:
             return Outcome(request_id, "error", error=frame["error"])
         return Outcome(request_id, result=frame.get("result"))

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import resource
 import signal
 import struct
 import sys
@@ -73,6 +74,13 @@ def error_payload(exc: BaseException, error_type: str | None = None) -> dict[str
     }
 
 
+def _report(began: float) -> dict[str, Any]:
+    """What Lambda's REPORT line says of an invocation: its duration and the execution
+    environment's peak memory (this process's maximum resident set, in MB)."""
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
+    return {"duration_ms": (time.perf_counter() - began) * 1000, "max_memory_mb": peak_kb // 1024}
+
+
 def _exit_with_parent(parent: int) -> None:
     def watch() -> None:
         while os.getppid() == parent:
@@ -115,16 +123,18 @@ def main(function: str, functions_dir: Path = FUNCTIONS_DIR) -> int:
             memory_mb=described["memory_mb"],
             deadline=described["deadline"],
         )
+        began = time.perf_counter()
         try:
             result = handler(request["event"], context)
         except Exception as exc:  # noqa: BLE001 - an unhandled error is the invocation's answer
             traceback.print_exc()
-            frame = encode({"error": error_payload(exc)})
+            frame = encode({"error": error_payload(exc), "report": _report(began)})
         else:
             try:
-                frame = encode({"result": result})
+                frame = encode({"result": result, "report": _report(began)})
             except (TypeError, ValueError) as exc:
-                frame = encode({"error": error_payload(exc, "Runtime.MarshalError")})
+                failure = error_payload(exc, "Runtime.MarshalError")
+                frame = encode({"error": failure, "report": _report(began)})
         replies.write(frame)
         replies.flush()
 
