@@ -71,8 +71,10 @@ class Load:
         return self.rows / self.seconds if self.seconds else 0.0
 
 
-def create_dataset(stack: LocalStack, name: str) -> dict[str, Any]:
-    body = {"name": name, "description": "make bench", "columns": COLUMNS}
+def create_dataset(stack: LocalStack, name: str, expected_rows: int | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"name": name, "description": "make bench", "columns": COLUMNS}
+    if expected_rows is not None:
+        body["expected_rows"] = expected_rows  # sizes its row shards (README, "Sharding")
     dataset: dict[str, Any] = stack.call("POST", "/datasets", json=body)["data"]
     return dataset
 

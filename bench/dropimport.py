@@ -36,23 +36,10 @@ def figures(stack: LocalStack) -> list[Figure]:
 
 
 def _measure(stack: LocalStack) -> Figure:
-    from datasets_core.config import settings
-
     name = f"bench-import-{secrets.token_hex(4)}"
     buffer = io.BytesIO()
     pq.write_table(tables.arrow_table(ROWS), buffer)
-    s3 = boto3.session.Session().client(
-        "s3",
-        endpoint_url=stack.aws_endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-    )
-    key = f"{settings().drop_prefix}{WORKSPACE}/{name}/rows.parquet"
-    began = time.perf_counter()
-    s3.put_object(Bucket=settings().drop_bucket, Key=key, Body=buffer.getvalue())
-    record = _wait(stack, name, began)
-    seconds = time.perf_counter() - began
+    seconds, record = drop(stack, name, buffer.getvalue())
     if record.get("status") != "succeeded" or record.get("rows_imported") != ROWS:
         raise RuntimeError(f"import ended {record.get('status')!r}: {record.get('errors')}")
     return report.info(
@@ -62,10 +49,29 @@ def _measure(stack: LocalStack) -> Figure:
     )
 
 
-def _wait(stack: LocalStack, name: str, began: float) -> dict[str, Any]:
+def drop(stack: LocalStack, name: str, body: bytes, timeout: float = TIMEOUT) -> tuple[float, dict[str, Any]]:
+    """Put ``body`` (a Parquet file) into the drop folder for dataset ``name``, as ``aws s3 cp``
+    would, and follow the import through the API: (seconds until it ended, its record)."""
+    from datasets_core.config import settings
+
+    s3 = boto3.session.Session().client(
+        "s3",
+        endpoint_url=stack.aws_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+    )
+    key = f"{settings().drop_prefix}{WORKSPACE}/{name}/rows.parquet"
+    began = time.perf_counter()
+    s3.put_object(Bucket=settings().drop_bucket, Key=key, Body=body)
+    record = _wait(stack, name, began, timeout)
+    return time.perf_counter() - began, record
+
+
+def _wait(stack: LocalStack, name: str, began: float, timeout: float) -> dict[str, Any]:
     """The import's final record, followed through the API."""
     import_id = None
-    while time.perf_counter() - began < TIMEOUT:
+    while time.perf_counter() - began < timeout:
         if import_id is None:
             datasets = stack.call("GET", "/datasets", params={"q": name})["data"]
             found = [d for d in datasets if d["name"] == name]
@@ -77,4 +83,4 @@ def _wait(stack: LocalStack, name: str, began: float) -> dict[str, Any]:
             if record.get("status") in ("succeeded", "failed"):
                 return record
         time.sleep(0.5)
-    raise RuntimeError(f"the import did not end within {TIMEOUT:.0f} s")
+    raise RuntimeError(f"the import did not end within {timeout:.0f} s")

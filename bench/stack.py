@@ -8,6 +8,7 @@ stack whatever the environment.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import signal
 import socket
@@ -22,6 +23,7 @@ from typing import Any
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
+_REPORT = re.compile(r"^REPORT RequestId: \S+ Function: (\S+) .* Max Memory Used: (\d+) MB")
 START_TIMEOUT = 60.0
 REQUEST_TIMEOUT = 120.0
 # Settings the bench relies on being the defaults (see datasets_core/config.py).
@@ -65,6 +67,7 @@ class LocalStack:
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.aws_endpoint = f"http://127.0.0.1:{self.aws_port}"
         self.output: deque[str] = deque(maxlen=200)  # the tail, shown if the stack dies
+        self.peak_memory_mb: dict[str, int] = {}  # per function, from the workers' REPORT lines
         self._process: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
         self._local = threading.local()  # one requests.Session per thread (they are not thread-safe)
@@ -76,6 +79,7 @@ class LocalStack:
             AWS_PORT=str(self.aws_port),
             BOOTSTRAP_API_KEY=self.api_key,
             PYTHONUNBUFFERED="1",
+            LAMBDA_REPORTS="1",
         )
         self._process = subprocess.Popen(
             [sys.executable, "-m", "local"],
@@ -101,6 +105,11 @@ class LocalStack:
     def _drain(self) -> None:
         assert self._process is not None and self._process.stdout is not None
         for text in self._process.stdout:
+            found = _REPORT.search(text)
+            if found:
+                function, peak = found.group(1), int(found.group(2))
+                self.peak_memory_mb[function] = max(peak, self.peak_memory_mb.get(function, 0))
+                continue
             self.output.append(text.rstrip("\n"))
 
     def _wait_healthy(self) -> None:
@@ -108,9 +117,9 @@ class LocalStack:
         while time.monotonic() < deadline:
             self._check_alive()
             try:
-                if requests.get(self.base_url + "/health", timeout=1).status_code == 200:
+                if requests.get(self.base_url + "/health", timeout=5).status_code == 200:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or its first worker starting
                 pass
             time.sleep(0.1)
         raise ApiError(f"the local stack did not answer /health within {START_TIMEOUT:.0f} s")

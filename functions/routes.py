@@ -133,7 +133,16 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "insert_rows",
         "datasets:write",
-        (*ROWS_WRITE_COMMON, META_PUT, META_CONDITION, ROWS_PUT, ROWS_GET, ROWS_UPDATE, ROWS_INDEX),
+        (
+            *ROWS_WRITE_COMMON,
+            META_PUT,
+            META_CONDITION,
+            ROWS_PUT,
+            ROWS_GET,
+            ROWS_UPDATE,
+            ROWS_INDEX,
+            MAINTENANCE_SEND,  # a compaction, when the rows added since the snapshot cross its threshold
+        ),
         "Insert (or upsert) rows",
     ),
     Route(

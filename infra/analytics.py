@@ -12,6 +12,7 @@ from constructs import Construct
 
 from infra import grants
 from infra.api import python_function
+from infra.sizes import ANALYTICS_MEMORY_MB
 from routes import (
     MAINTENANCE_SEND,
     META_GET,
@@ -24,9 +25,6 @@ from routes import (
 )
 
 ANALYTICS_FUNCTION = "analytics"
-# A 1,000,000-row snapshot with its derived columns takes a few hundred MB (README "Replica");
-# memory also buys CPU on Lambda, which columnar work uses.
-ANALYTICS_MEMORY_MB = 3008
 # Exports are written to /tmp before their upload (memory stays flat): room for a CSV of a few
 # million rows.
 ANALYTICS_TMP = Size.mebibytes(4096)

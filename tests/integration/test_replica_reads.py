@@ -416,3 +416,22 @@ def test_versions_past_retention_are_removed(
     assert "Contents" not in boto3.client("s3").list_objects_v2(
         Bucket=settings().replica_bucket, Prefix=prefix
     )
+
+
+def test_loading_rows_through_the_api_queues_their_snapshot(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Inserts that carry the rows added since the snapshot past the threshold queue a
+    compaction, so a query after a bulk load reads a snapshot, not every row from the log."""
+    monkeypatch.setenv("COMPACT_AFTER_ROWS", "100")
+    settings.cache_clear()
+    created = client.post("/datasets", {"name": "Loaded", "columns": COLUMNS})
+    dataset_id = created.json()["data"]["id"]
+    rng = random.Random(3)
+    _post_rows(client, dataset_id, [_random_row(rng) for _ in range(60)])
+    assert run_maintenance() == []  # 60 < 100: nothing to fold yet
+    _post_rows(client, dataset_id, [_random_row(rng) for _ in range(60)])
+    assert run_maintenance() == ["done"]
+    meta = client.get(f"/datasets/{dataset_id}/rows", params={"search": "a"}).json()["meta"]
+    assert meta["replica"] == {"version": 1, "snapshot_rows": 120, "delta_rows": 0}
+    assert meta["items_read"] == 0

@@ -61,7 +61,13 @@ def powertools_path(path: str) -> str:
 
 def envelope_error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=dumps(body))
+    # An error that says when to come back (a replace import writing, a throttle) says it in
+    # the standard header too, which HTTP clients' retry logic reads.
+    retry_after = (details or {}).get("retry_after_seconds")
+    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    return Response(
+        status_code=status, content_type=content_types.APPLICATION_JSON, body=dumps(body), headers=headers
+    )
 
 
 def ok(data: Any, meta: dict[str, Any] | None = None, status: int = 200) -> Response:

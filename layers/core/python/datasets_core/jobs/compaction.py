@@ -37,19 +37,12 @@ from ..store import datasets as dataset_store
 from ..store import rows as row_store
 from ..timeutil import now, now_iso, parse_iso
 from . import engine
+from .compaction_requests import request
+
+__all__ = ["request", "expire_versions"]
 
 CHUNK_ROWS = 250_000
 ROW_GROUP = 100_000
-
-
-def request(dataset: Dataset) -> bool:
-    """Queue a compaction of the dataset's current snapshot (once per snapshot)."""
-    base = (
-        dataset.replica.version if dataset.replica and dataset.replica.generation == dataset.generation else 0
-    )
-    return engine.submit(
-        dataset.workspace, f"compact:{dataset.id}:{dataset.generation}:{base}", "compact", dataset.id, {}
-    )
 
 
 @engine.kind("compact")

@@ -32,6 +32,9 @@ from ..store.tables import error_code, meta, ws_pk
 from ..timeutil import now_iso
 
 TERMINAL = ("succeeded", "failed")
+# A finished job's record stays readable this long, then the meta table's TTL removes it (also
+# the records of a deleted dataset's jobs: nothing of it is kept for good).
+FINISHED_JOB_DAYS = 30
 MAX_RECEIVES = 5
 
 
@@ -269,9 +272,15 @@ def _release(job: Job, owner: str, checkpoint: dict[str, Any]) -> None:
 def _finish(
     job: Job, owner: str, status: str, error: str | None, checkpoint: dict[str, Any] | None = None
 ) -> None:
-    values: dict[str, Any] = {":status": status, ":at": now_iso(), ":checkpoint": checkpoint or {}}
+    values: dict[str, Any] = {
+        ":status": status,
+        ":at": now_iso(),
+        ":checkpoint": checkpoint or {},
+        ":expires": int(time.time()) + FINISHED_JOB_DAYS * 86400,
+    }
     expression = (
-        "SET #status = :status, finished_at = :at, checkpoint = :checkpoint REMOVE #owner, lease_until"
+        "SET #status = :status, finished_at = :at, checkpoint = :checkpoint, expires_at_epoch = :expires "
+        "REMOVE #owner, lease_until"
     )
     if error:
         expression = expression.replace(" REMOVE", ", #error = :error REMOVE")

@@ -108,7 +108,7 @@ def update_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
         raise Conflict("Rows kept changing while being updated; retry.")
 
     written = [outcome for outcome in _in_parallel(write, matches) if outcome is not None]
-    confirm_written(principal.workspace, dataset.id, [before for before, _ in written], at)
+    confirm_written(dataset, [before for before, _ in written], at)
     entries = []
     for before, _ in written:
         old_row = row_store.from_item(dataset, before)
@@ -193,7 +193,9 @@ def delete_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
 
     outcomes = _in_parallel(remove, targets)
     entries = [outcome for outcome in outcomes if isinstance(outcome, dict)]
-    dataset_store.add_row_count(principal.workspace, dataset.id, -len(entries), plan=True)
+    dataset_store.add_row_count(
+        principal.workspace, dataset.id, -len(entries), plan=True, generation=dataset.generation
+    )
     change_store.record(entries)
     failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
     if failures:

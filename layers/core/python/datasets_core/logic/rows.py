@@ -21,6 +21,7 @@ from .. import auth
 from ..columns import RESERVED_COLUMNS
 from ..config import settings
 from ..errors import Conflict, DatasetNotFound, InvalidBody, PayloadTooLarge, RowNotFound
+from ..jobs import compaction_requests
 from ..query.paging import parse_page, single
 from ..records import Dataset
 from ..rowids import new_row_id, parse_row_id, row_index_of
@@ -123,20 +124,25 @@ def write_new_rows(
             for offset, row in enumerate(fields)
         ]
         changelog.record(dataset, [(start, start + count)])
+        compaction_requests.after_insert(dataset, count)
         row_store.put_new(items)
         try:
-            dataset_store.add_row_count(principal.workspace, dataset.id, count, unless_replacing=True)
-        except (DatasetNotFound, dataset_store.ReplaceInProgress):
-            row_store.remove_new(items)  # deleted or being replaced meanwhile: keep nothing
+            dataset_store.add_row_count(
+                principal.workspace, dataset.id, count, unless_replacing=True, generation=dataset.generation
+            )
+        except (DatasetNotFound, dataset_store.ReplaceInProgress, dataset_store.ReplacedMeanwhile):
+            row_store.remove_new(items)  # deleted or replaced meanwhile: keep nothing
             raise
     except row_store.WriteIncomplete as exc:
         # Rows the undo could not remove are there: they stay counted (plan and dataset).
         stayed = len(exc.written)
         workspaces.release_rows(principal.workspace, count - stayed)
         try:
-            dataset_store.add_row_count(principal.workspace, dataset.id, stayed)
-        except DatasetNotFound:
-            workspaces.release_rows(principal.workspace, stayed)  # the purge removes them
+            dataset_store.add_row_count(
+                principal.workspace, dataset.id, stayed, generation=dataset.generation
+            )
+        except (DatasetNotFound, dataset_store.ReplacedMeanwhile):
+            workspaces.release_rows(principal.workspace, stayed)  # their generation's purge removes them
         raise
     except BaseException:
         workspaces.release_rows(principal.workspace, count)
@@ -208,7 +214,7 @@ def _rewrite(
             if row_store.get(dataset, current["row_index"]) is None:
                 raise RowNotFound(row_id)
             continue
-        confirm_written(principal.workspace, dataset.id, [before], at)
+        confirm_written(dataset, [before], at)
         after = row_store.from_item(dataset, before)
         previous = user_fields(after)
         after.update(changes, updated_at=at)
@@ -228,14 +234,18 @@ def _rewrite(
     raise Conflict("The row was changed by another request meanwhile; retry.")
 
 
-def confirm_written(workspace: str, dataset_id: str, before: list[dict[str, Any]], at: str) -> None:
+def confirm_written(dataset: Dataset, before: list[dict[str, Any]], at: str) -> None:
     """After rows were rewritten in place: if the dataset went away meanwhile, 404; if a replace
-    import began meanwhile, put the rows back and refuse with 409 (the swap would drop them)."""
-    state = dataset_store.state(workspace, dataset_id)
-    if state is not None and not state.get("replacing"):
-        return
+    import began meanwhile, put the rows back and refuse with 409 (the swap would drop them);
+    if one already swapped, the rows written were the replaced ones: 409."""
+    dataset_id = dataset.id
+    state = dataset_store.state(dataset.workspace, dataset_id)
     if state is None:
         raise DatasetNotFound(dataset_id)
+    if dataset_store.state_generation(state) != dataset.generation:
+        raise dataset_store.ReplacedMeanwhile(dataset_id)
+    if not state.get("replacing"):
+        return
     for item in before:
         row_store.restore(item, written_at=at)
     raise dataset_store.ReplaceInProgress(dataset_id, str(state["replacing"]))
@@ -248,7 +258,8 @@ def delete_one(principal: auth.Principal, dataset_id: str, row_id: str) -> dict[
     gone = row_store.delete_row(item, expected_id=item["id"])
     if gone is None:
         raise RowNotFound(row_id)
-    dataset_store.add_row_count(principal.workspace, dataset_id, -1, plan=True)
+    # A replace that swapped meanwhile took this row's generation away: nothing to count.
+    dataset_store.add_row_count(principal.workspace, dataset_id, -1, plan=True, generation=dataset.generation)
     before = user_fields(row_store.from_item(dataset, gone))
     change_store.record(
         [change_store.entry(dataset_id, item["id"], "delete", principal.key_id, now_iso(), diff(before, {}))]

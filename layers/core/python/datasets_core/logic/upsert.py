@@ -113,21 +113,29 @@ def upsert(
         # Rows created before the failure are rows like any other: counted, the rest given back.
         workspaces.release_rows(principal.workspace, len(fresh) - len(created))
         try:
-            dataset_store.add_row_count(principal.workspace, dataset.id, len(created))
-        except DatasetNotFound:
-            workspaces.release_rows(principal.workspace, len(created))  # the purge removes them
+            dataset_store.add_row_count(
+                principal.workspace, dataset.id, len(created), generation=dataset.generation
+            )
+        except (DatasetNotFound, dataset_store.ReplacedMeanwhile):
+            workspaces.release_rows(principal.workspace, len(created))  # their purge removes them
         change_store.record(entries)
         raise
     workspaces.release_rows(principal.workspace, len(fresh) - len(created))
     try:
-        dataset_store.add_row_count(principal.workspace, dataset.id, len(created), unless_replacing=True)
-    except (DatasetNotFound, dataset_store.ReplaceInProgress):
+        dataset_store.add_row_count(
+            principal.workspace,
+            dataset.id,
+            len(created),
+            unless_replacing=True,
+            generation=dataset.generation,
+        )
+    except (DatasetNotFound, dataset_store.ReplaceInProgress, dataset_store.ReplacedMeanwhile):
         row_store.remove_new(created)  # deleted or being replaced meanwhile: keep nothing new
         workspaces.release_rows(principal.workspace, len(created))
         raise
     change_store.record(entries)
     if updated_before:
-        row_logic.confirm_written(principal.workspace, dataset.id, updated_before, at)
+        row_logic.confirm_written(dataset, updated_before, at)
     rows = [row for key in dict.fromkeys(order) for row in results.get(key, [])]
     return {"inserted": len(created), "updated": len(updated_before), "rows": rows}
 

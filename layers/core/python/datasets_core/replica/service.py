@@ -11,9 +11,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import InvalidQuery
+from ..jobs import compaction_requests
 from ..query import grammar, where
 from ..query.ast import Ref, RowsQuery
-from ..records import Dataset, ReplicaPointer
+from ..records import Dataset
 from . import engine, layout
 from . import export as exporter
 from . import profile as profiler
@@ -35,17 +36,9 @@ def table_for(dataset: Dataset, as_of: int | None = None) -> ReplicaTable:
 
 def _maybe_compact(dataset: Dataset, table: ReplicaTable) -> None:
     change = table.change
-    if change is not None and len(change.changed) >= _threshold(dataset.replica):
-        from ..jobs import compaction
-
-        compaction.request(dataset)
-
-
-def _threshold(pointer: ReplicaPointer | None) -> int:
-    from ..config import settings
-
-    rows = pointer.rows if pointer is not None else 0
-    return max(settings().compact_after_rows, rows // 20)
+    pointer = compaction_requests.current_pointer(dataset)
+    if change is not None and len(change.changed) >= compaction_requests.threshold(pointer):
+        compaction_requests.request(dataset)
 
 
 def replica_meta(dataset: Dataset, table: ReplicaTable) -> dict[str, Any]:

@@ -37,6 +37,18 @@ _COUNT = "#N#"
 _DELETE_RETRIES = 10
 
 
+class ReplacedMeanwhile(Conflict):
+    """A replace import swapped the dataset's rows while a row write was under way: the write
+    landed among the replaced rows, so it is undone and refused (SPEC §7)."""
+
+    def __init__(self, dataset_id: str) -> None:
+        super().__init__(
+            "A replace import swapped this dataset's rows while this write ran; nothing was "
+            "written. Retry against the new rows.",
+            {"dataset_id": dataset_id},
+        )
+
+
 class ReplaceInProgress(Conflict):
     """Row writes wait while a replace import swaps the dataset's rows (SPEC §7)."""
 
@@ -146,7 +158,7 @@ def create(dataset: Dataset) -> Dataset:
     transact = [
         put(_name_key(workspace, dataset.name), {"dataset_id": dataset.id}),
         put(dataset_key(workspace, dataset.id), dataset.to_item()),
-        put(state_key(workspace, dataset.id), {"next_row_index": 0}),
+        put(state_key(workspace, dataset.id), {"next_row_index": 0, "generation": dataset.generation}),
         *(put(count_key(workspace, dataset.id, shard), {"rows": 0}) for shard in range(COUNT_SHARDS)),
         {
             "Update": {
@@ -317,14 +329,21 @@ def allocate_row_indexes(workspace: str, dataset_id: str, count: int) -> int:
     return int(response["Attributes"]["next_row_index"]) - count
 
 
-def _refusal(workspace: str, dataset_id: str) -> None:
+def _refusal(workspace: str, dataset_id: str, generation: int | None = None) -> None:
     """Raise why a conditional write on the dataset's state failed."""
     current = state(workspace, dataset_id)
     if current is None:
         raise DatasetNotFound(dataset_id)
     if current.get("replacing"):
         raise ReplaceInProgress(dataset_id, str(current["replacing"]))
+    if generation is not None and state_generation(current) != generation:
+        raise ReplacedMeanwhile(dataset_id)
     raise Conflict("The dataset changed meanwhile; retry.")
+
+
+def state_generation(current: dict[str, Any]) -> int:
+    """The live generation the state item records (the swap of a replace import moves it)."""
+    return int(current.get("generation", 0))
 
 
 def count_update(workspace: str, dataset_id: str, delta: int) -> dict[str, Any]:
@@ -340,28 +359,42 @@ def count_update(workspace: str, dataset_id: str, delta: int) -> dict[str, Any]:
 
 
 def add_row_count(
-    workspace: str, dataset_id: str, delta: int, *, unless_replacing: bool = False, plan: bool = False
+    workspace: str,
+    dataset_id: str,
+    delta: int,
+    *,
+    unless_replacing: bool = False,
+    plan: bool = False,
+    generation: int | None = None,
 ) -> None:
     """Move the dataset's exact row count by ``delta`` (with ``plan``, the workspace's usage too,
     in the same transaction: rows deleted are given back to the plan).
 
     ``DatasetNotFound`` when the dataset was deleted meanwhile (its rows were given back to the
     plan by the delete; the caller undoes its own write); with ``unless_replacing``,
-    ``ReplaceInProgress`` when a replace import began meanwhile (nothing counted).
+    ``ReplaceInProgress`` when a replace import began meanwhile (nothing counted); with
+    ``generation`` (the one the caller wrote its rows into), ``ReplacedMeanwhile`` when a
+    replace import swapped the rows since: those rows are the replaced ones, not counted.
     """
     if not delta:
         return
     transact: list[dict[str, Any]] = [{"Update": count_update(workspace, dataset_id, delta)}]
+    conditions = ["attribute_exists(pk)"]
+    values: dict[str, Any] = {}
     if unless_replacing:
-        transact.append(
-            {
-                "ConditionCheck": {
-                    "TableName": settings().meta_table,
-                    "Key": state_key(workspace, dataset_id),
-                    "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(replacing)",
-                }
-            }
-        )
+        conditions.append("attribute_not_exists(replacing)")
+    if generation is not None:
+        conditions.append("generation = :generation")
+        values[":generation"] = generation
+    if len(conditions) > 1:
+        check: dict[str, Any] = {
+            "TableName": settings().meta_table,
+            "Key": state_key(workspace, dataset_id),
+            "ConditionExpression": " AND ".join(conditions),
+        }
+        if values:
+            check["ExpressionAttributeValues"] = values
+        transact.append({"ConditionCheck": check})
     if plan:
         transact.append(
             {"Update": {"TableName": settings().meta_table, **workspaces.release_update(workspace, -delta)}}
@@ -377,7 +410,7 @@ def add_row_count(
         if error_code(
             exc
         ) == "ConditionalCheckFailedException" or "ConditionalCheckFailed" in cancellation_codes(exc):
-            _refusal(workspace, dataset_id)
+            _refusal(workspace, dataset_id, generation)
         raise
 
 

@@ -240,9 +240,13 @@ def swap_generation(
             "Update": {
                 "TableName": table_name,
                 "Key": dataset_store.state_key(workspace, dataset.id),
-                "UpdateExpression": "SET next_row_index = :next REMOVE replacing",
+                "UpdateExpression": "SET next_row_index = :next, generation = :gen REMOVE replacing",
                 "ConditionExpression": "replacing = :import",
-                "ExpressionAttributeValues": {":next": next_row_index, ":import": import_id},
+                "ExpressionAttributeValues": {
+                    ":next": next_row_index,
+                    ":import": import_id,
+                    ":gen": generation,
+                },
             }
         },
         *(

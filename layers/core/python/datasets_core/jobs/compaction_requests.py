@@ -1,0 +1,43 @@
+"""When a dataset's replica delta is worth folding into a new snapshot, and asking for it.
+
+Light (no pyarrow): the analytics function asks after reading a large delta, and row inserts
+ask when the rows added since the snapshot cross a multiple of the threshold, so a dataset
+loaded through the API gets its snapshot before a query would have to read every row from
+the change log. One job per base snapshot (its id names it), so asking twice queues once.
+"""
+
+from __future__ import annotations
+
+from ..config import settings
+from ..records import Dataset, ReplicaPointer
+from . import engine
+
+
+def current_pointer(dataset: Dataset) -> ReplicaPointer | None:
+    pointer = dataset.replica
+    return pointer if pointer is not None and pointer.generation == dataset.generation else None
+
+
+def threshold(pointer: ReplicaPointer | None) -> int:
+    """Changed rows past which a compaction pays: a fixed floor, or 5% of the snapshot."""
+    rows = pointer.rows if pointer is not None else 0
+    return max(settings().compact_after_rows, rows // 20)
+
+
+def request(dataset: Dataset) -> bool:
+    """Queue a compaction of the dataset's current snapshot (once per snapshot)."""
+    pointer = current_pointer(dataset)
+    base = pointer.version if pointer is not None else 0
+    return engine.submit(
+        dataset.workspace, f"compact:{dataset.id}:{dataset.generation}:{base}", "compact", dataset.id, {}
+    )
+
+
+def after_insert(dataset: Dataset, count: int) -> None:
+    """Ask for a compaction when ``count`` new rows carry the rows added since the snapshot
+    across a multiple of the threshold (``dataset`` as read before the insert)."""
+    pointer = current_pointer(dataset)
+    step = threshold(pointer)
+    before = max(0, dataset.row_count - (pointer.rows if pointer is not None else 0))
+    if before // step != (before + count) // step:
+        request(dataset)
