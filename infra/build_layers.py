@@ -62,6 +62,22 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 PRUNE_DIRS = ("__pycache__", "tests", "include", "bin")
 PRUNE_SUFFIXES = (".pyc", ".pyx", ".pxd", ".pxi", ".h", ".hpp")
 
+# Parts of Powertools no function loads, left out of the core layer to keep API functions
+# under SPEC §10's 5 MB: its own copy of Swagger UI's assets (read only by
+# ``enable_swagger(serve_locally)``; GET /v1/docs serves ours from the docs layer) and
+# utilities nothing imports (a unit test imports every handler from the built layer).
+CORE_PRUNE = (
+    "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui-bundle.min.js",
+    "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui.min.css",
+    "aws_lambda_powertools/utilities/kafka",
+    "aws_lambda_powertools/utilities/data_masking",
+    "aws_lambda_powertools/utilities/feature_flags",
+    "aws_lambda_powertools/utilities/circuit_breaker",
+    "aws_lambda_powertools/utilities/auth_alpha",
+    "aws_lambda_powertools/utilities/streaming",
+    "aws_lambda_powertools/utilities/parameters",
+)
+
 CORE = "core"
 IMPORTS = "imports"
 DOCS = "docs"
@@ -167,6 +183,15 @@ print(json.dumps(sorted({m.__file__ for m in list(sys.modules.values()) if getat
 
 def imported_modules(site: Path) -> list[str]:
     """Files of ``site`` (relative paths) that the functions import: handlers and lazy imports."""
+    return sorted(name for name, present in _imports_in(site).items() if present)
+
+
+def imported_but_missing(site: Path) -> list[str]:
+    """Files the functions import from packages of ``site`` that ``site`` lacks (pruned away)."""
+    return sorted(name for name, present in _imports_in(site).items() if not present)
+
+
+def _imports_in(site: Path) -> dict[str, bool]:
     out = subprocess.run(
         [sys.executable, "-c", _LIST_IMPORTS, str(ROOT / "functions"), *LAZY_IMPORTS],
         capture_output=True,
@@ -175,15 +200,15 @@ def imported_modules(site: Path) -> list[str]:
         env={**os.environ, "POWERTOOLS_METRICS_DISABLED": "true"},
     )
     tops = {p.name.removesuffix(".py") for p in site.iterdir()}
-    found = set()
+    found: dict[str, bool] = {}
     for file in json.loads(out.stdout):
         parts = Path(file).parts
         for i, part in enumerate(parts[:-1]):  # .../site-packages/<top>/... or layers/core/python/<top>/...
             inside = Path(*parts[i + 1 :])
             top = parts[i + 1].removesuffix(".py")
-            if part in ("site-packages", "python") and top in tops and (site / inside).is_file():
-                found.add(inside.as_posix())
-    return sorted(found)
+            if part in ("site-packages", "python") and top in tops and inside.suffix == ".py":
+                found[inside.as_posix()] = (site / inside).is_file()
+    return found
 
 
 def _compile(site: Path, files: list[str]) -> None:
@@ -202,6 +227,7 @@ def _stamp(name: str, reqs: list[str]) -> dict:
     }
     if name == CORE:
         stamp["core_hash"] = core_hash()
+        stamp["pruned"] = list(CORE_PRUNE)
     return stamp
 
 
@@ -259,6 +285,12 @@ def _build(name: str, reqs: list[str]) -> None:
         _pip_install(site, reqs)
         _prune(site)
     if name == CORE:
+        for relative in CORE_PRUNE:
+            path = site / relative
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.is_file():
+                path.unlink()
         shutil.copytree(
             CORE_PACKAGE, site / CORE_PACKAGE.name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
         )

@@ -1,4 +1,5 @@
-"""One function per route (plus the two workers), their settings, and least-privilege grants."""
+"""One function per route (plus the queue workers and the analytics function), their settings,
+and least-privilege grants."""
 
 from __future__ import annotations
 
@@ -9,9 +10,14 @@ import pytest
 from infra import grants, tables
 from infra.api import handler_for
 from routes import (
+    ANALYTICS_INVOKE,
     DROP_PUT,
     IDEMPOTENCY,
     MAINTENANCE_SEND,
+    REPLICA_DELETE,
+    REPLICA_GET,
+    REPLICA_LIST,
+    REPLICA_PUT,
     ROUTES,
     ROWS_BATCH_WRITE,
     ROWS_DELETE,
@@ -21,7 +27,7 @@ from routes import (
 )
 from tests.infra.cfn import Synth
 
-WORKERS = ("import_file", "maintenance")
+WORKERS = ("import_file", "maintenance", "analytics")
 ALL_FUNCTIONS = (*ROUTES, *WORKERS)
 
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
@@ -101,9 +107,19 @@ def test_worker_settings(synth: Synth) -> None:
         {"Ref": synth.logical_id(synth.stack.core_layer)},
         {"Ref": synth.logical_id(synth.stack.imports_layer)},
     ]
+    columnar = [
+        {"Ref": synth.logical_id(synth.stack.core_layer)},
+        {"Ref": synth.logical_id(synth.stack.imports_layer)},
+    ]
+    # Jobs (purges, backfills, compaction) checkpoint and continue; compaction reads snapshots.
     maintenance = synth.function("maintenance")["Properties"]
-    assert maintenance["Timeout"] == 300
-    assert len(maintenance["Layers"]) == 1
+    assert (maintenance["MemorySize"], maintenance["Timeout"]) == (3008, 900)
+    assert maintenance["Layers"] == columnar
+    # The analytics function answers API calls (29 s behind API Gateway) from snapshots in memory.
+    analytics = synth.function("analytics")["Properties"]
+    assert (analytics["MemorySize"], analytics["Timeout"]) == (3008, 28)
+    assert analytics["EphemeralStorage"] == {"Size": 4096}
+    assert analytics["Layers"] == columnar
 
 
 def test_log_groups_keep_one_month(synth: Synth) -> None:
@@ -200,12 +216,9 @@ def test_maintenance_function_grants(synth: Synth) -> None:
     assert actions_on(synth, fn, tables.IDEMPOTENCY.logical_id) == set()
     assert actions_on(synth, fn, "DropBucket") == set()
     maintenance_queue = actions_on(synth, fn, synth.logical_id(synth.stack.imports.maintenance_queue))
-    assert maintenance_queue == CONSUME
-    assert actions_on(synth, fn, tables.ROWS.logical_id) == {
-        "dynamodb:Query",
-        "dynamodb:UpdateItem",
-        "dynamodb:BatchWriteItem",
-    }
+    assert maintenance_queue == CONSUME | {"sqs:SendMessage"}  # continuations of its jobs
+    rows = actions_on(synth, fn, tables.ROWS.logical_id)
+    assert "dynamodb:PutItem" not in rows and "dynamodb:DeleteItem" not in rows
 
 
 def expected_permissions(synth: Synth, capabilities: tuple[str, ...]) -> set[tuple[str, str]]:
@@ -215,6 +228,17 @@ def expected_permissions(synth: Synth, capabilities: tuple[str, ...]) -> set[tup
         "rows": {"Fn::GetAtt": [tables.ROWS.logical_id, "Arn"]},
     }
     drop_objects = {"Fn::Join": ["", [{"Fn::GetAtt": ["DropBucket", "Arn"]}, "/drop/*"]]}
+    replica_arn = {"Fn::GetAtt": ["ReplicaBucket", "Arn"]}
+    replica = {
+        REPLICA_GET: ("s3:GetObject", {"Fn::Join": ["", [replica_arn, "/*"]]}),
+        REPLICA_PUT: ("s3:PutObject", {"Fn::Join": ["", [replica_arn, "/*"]]}),
+        REPLICA_DELETE: ("s3:DeleteObject", {"Fn::Join": ["", [replica_arn, "/replica/*"]]}),
+        REPLICA_LIST: ("s3:ListBucket", replica_arn),
+        ANALYTICS_INVOKE: (
+            "lambda:InvokeFunction",
+            {"Fn::GetAtt": [synth.function_id("analytics"), "Arn"]},
+        ),
+    }
     queue = {"Fn::GetAtt": [synth.logical_id(synth.stack.imports.maintenance_queue), "Arn"]}
     pairs = set()
     for capability in capabilities:
@@ -227,6 +251,9 @@ def expected_permissions(synth: Synth, capabilities: tuple[str, ...]) -> set[tup
             pairs.add(("s3:PutObject", _compact(drop_objects)))
         elif capability == MAINTENANCE_SEND:
             pairs.add(("sqs:SendMessage", _compact(queue)))
+        elif capability in replica:
+            action, target = replica[capability]
+            pairs.add((action, _compact(target)))
         else:
             target = {"Fn::Join": ["", [arn[table], "/index/*"]]} if index else arn[table]
             pairs.add((f"dynamodb:{action}", _compact(target)))

@@ -98,11 +98,24 @@ def test_no_dependency_is_declared_that_nothing_imports() -> None:
     # dependency must be imported by the code that ships.
     sources = "\n".join(p.read_text() for p in build_layers.CORE_PACKAGE.rglob("*.py"))
     sources += "\n".join(p.read_text() for p in FUNCTIONS_DIR.rglob("*.py"))
-    modules = {"aws-lambda-powertools": "aws_lambda_powertools", "pydantic": "pydantic", "boto3": "boto3"}
+    modules = {
+        "aws-lambda-powertools": "aws_lambda_powertools",
+        "pydantic": "pydantic",
+        "boto3": "boto3",
+        "simplejson": "simplejson",
+        "google-re2": "re2",
+    }
     for text in build_layers._pyproject()["project"]["dependencies"]:
         name = canonicalize_name(Requirement(text).name)
         assert name in modules, f"{name}: say which module it provides"
         assert re.search(rf"^\s*(from|import) {modules[name]}\b", sources, re.M), name
+
+
+def test_nothing_a_function_imports_was_pruned_from_the_core_layer(core_site: Path) -> None:
+    # The core layer leaves out parts of Powertools no function loads (build_layers.CORE_PRUNE);
+    # every module any handler (or its lazy imports) loads must still be there.
+    assert build_layers.imported_but_missing(core_site) == []
+    assert not (core_site / "aws_lambda_powertools" / "utilities" / "kafka").exists()
 
 
 def test_core_layer_is_built_for_lambda_arm64(core_site: Path) -> None:
@@ -160,7 +173,7 @@ def test_docs_layer_holds_only_the_files_the_docs_page_loads(synth: Synth) -> No
     site = synth.layer_dirs["docs"] / "python"
     files = {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_file()}
     assert files == {"swagger_ui/static/swagger-ui-bundle.js", "swagger_ui/static/swagger-ui.css"}
-    assert zipped_size(synth.layer_dirs["docs"]) < 1024 * 1024
+    assert zipped_size(synth.layer_dirs["docs"], with_bytecode=True) < 1024 * 1024
 
 
 def test_docs_asset_serves_exactly_the_docs_layer_files() -> None:
@@ -183,7 +196,14 @@ def test_requirements_exclude_runtime_provided_packages() -> None:
     reqs = build_layers.requirements()
     names = {build_layers._name(r).lower() for layer in reqs.values() for r in layer}
     assert not names & {"boto3", "botocore"}
-    assert names == {"aws-lambda-powertools", "pydantic", "pyarrow"}
+    assert names == {
+        "aws-lambda-powertools",
+        "pydantic",
+        "simplejson",
+        "google-re2",
+        "pyarrow",
+        "swagger-ui-py",
+    }
     assert [build_layers._name(r) for r in reqs["imports"]] == ["pyarrow"]
 
 

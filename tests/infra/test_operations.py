@@ -98,9 +98,12 @@ def test_dropped_files_and_exports_expire(synth: Synth) -> None:
     }
     assert rules["expire-dropped-files"]["Prefix"] == "drop/"
     assert rules["expire-dropped-files"]["ExpirationInDays"] == 30
-    assert rules["expire-exports"]["Prefix"] == "exports/"
-    assert rules["expire-exports"]["ExpirationInDays"] == 7
     assert rules["expire-old-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] == 30
+    replica = {
+        r["Id"]: r for r in synth.resources["ReplicaBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    }
+    assert replica["expire-exports"]["Prefix"] == "exports/"
+    assert replica["expire-exports"]["ExpirationInDays"] == 7
 
 
 def test_the_import_function_has_reserved_concurrency(synth: Synth) -> None:

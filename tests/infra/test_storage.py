@@ -60,10 +60,18 @@ def test_drop_bucket_lifecycle_and_cors(synth: Synth) -> None:
     props = synth.resources["DropBucket"]["Properties"]
     rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
     assert rules["expire-old-versions"]["NoncurrentVersionExpiration"]["NoncurrentDays"] > 0
-    assert rules["expire-exports"]["Prefix"] == "exports/"
-    assert rules["expire-exports"]["ExpirationInDays"] == 7
     [cors] = props["CorsConfiguration"]["CorsRules"]
     assert cors["AllowedMethods"] == ["PUT"]
+
+
+def test_replica_bucket_keeps_snapshots_and_expires_exports(synth: Synth) -> None:
+    props = synth.resources["ReplicaBucket"]["Properties"]
+    rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
+    # Exports are presigned downloads that expire; snapshot versions expire by the product's own
+    # retention (they must stay as long as a version is listed), never by a bucket rule.
+    assert rules["expire-exports"]["Prefix"] == "exports/"
+    assert rules["expire-exports"]["ExpirationInDays"] == 7
+    assert all(not rule.get("Prefix", "").startswith("replica/") for rule in rules.values())
 
 
 @pytest.mark.parametrize("bucket", ["DropBucket", "AccessLogsBucket"])

@@ -107,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--max-datasets", type=_count, default=None)
     plan.set_defaults(run=set_plan)
 
+    show = commands.add_parser("show-workspace", parents=[target], help="a workspace's plan and usage (JSON)")
+    show.add_argument("--workspace", required=True, type=_workspace)
+    show.set_defaults(run=show_workspace)
+
     listing = commands.add_parser("list-keys", parents=[target], help="list a workspace's keys (no secrets)")
     listing.add_argument("--workspace", required=True, type=_workspace)
     listing.add_argument("--json", action="store_true", help="one JSON array instead of a table")
@@ -244,6 +248,13 @@ def set_plan(args: argparse.Namespace) -> int:
         f"Workspace '{args.workspace}': max_rows={plan['max_rows']} (used {plan['row_count']}), "
         f"max_datasets={plan['max_datasets']} (used {plan['dataset_count']})"
     )
+    return 0
+
+
+def show_workspace(args: argparse.Namespace) -> int:
+    from .store import workspaces
+
+    print(json.dumps({"workspace": args.workspace, **workspaces.get(args.workspace)}, indent=2))
     return 0
 
 
