@@ -11,7 +11,11 @@ Layout (see README "Design"):
 - ``rows``: one item per row, ``pk = <dataset_id>#<shard>``, ``sk = row_index`` (number), so
   the default order is the table's own order and a dataset spreads over several partitions.
   GSIs ``idx1``..``idx5`` (keys ``x<n>p``/``x<n>s``) are the five index slots a dataset may
-  use (binary, order-preserving encoded keys). Audit-trail items live here too, expiring through TTL.
+  use (binary, order-preserving encoded keys). They project keys only: an index entry changes
+  only when its own column does, so a row write costs one index write per index whose key
+  it changes, not one per index (README "Index projections"); an index page reads the
+  entries' keys and fetches the page's rows with one batched get. Audit-trail items live
+  here too, expiring through TTL.
 - ``idempotency``: Powertools' idempotency persistence layer.
 """
 
@@ -61,7 +65,7 @@ ROWS = TableSpec(
     partition_key=("pk", "S"),
     sort_key=("sk", "N"),
     gsis=tuple(
-        Gsi(f"idx{n}", (f"x{n}p", "S"), (f"x{n}s", "B"), ALL) for n in range(1, INDEX_SLOTS + 1)
+        Gsi(f"idx{n}", (f"x{n}p", "S"), (f"x{n}s", "B"), KEYS_ONLY) for n in range(1, INDEX_SLOTS + 1)
     ),
     ttl_attribute="expires_at_epoch",
     settings_env="ROWS_TABLE",

@@ -15,6 +15,7 @@ from bench.capacity import (
     query_read_units,
     write_units,
 )
+from infra import tables
 from infra.tables import ALL, KEYS_ONLY
 
 
@@ -157,3 +158,11 @@ def test_an_index_entry_is_sized_by_what_it_projects() -> None:
     assert table_keys.entry(table_keys.indexes[0], big) == {
         name: big[name] for name in ("pk", "sk", "a_p", "a_s")
     }
+
+
+def test_the_rows_table_spec_is_read_with_its_projection() -> None:
+    table = Table.of(tables.ROWS)
+    assert table.keys == ("pk", "sk")
+    assert [index.keys for index in table.indexes][0] == ("x1p", "x1s")
+    assert {index.projection for index in table.indexes} == {KEYS_ONLY}
+    assert {index.projection for index in Table.of(tables.ROWS, ALL).indexes} == {ALL}
