@@ -12,7 +12,7 @@ import sys
 import time
 from functools import partial
 
-from . import coldstart, conversion, data, dropimport, package, reads, report, scale, writes
+from . import amplification, coldstart, conversion, data, dropimport, package, reads, report, scale, writes
 from .report import Figure
 from .stack import SETTINGS_ENV, LocalStack
 
@@ -121,6 +121,14 @@ def main() -> int:
     began = time.perf_counter()
     _hermetic()
     run = Run()
+    print("Measuring write units and index pages in-process (moto), indexes projecting ALL vs keys only…")
+    run.add(
+        report.guarded(
+            "write units per row and index pages",
+            f"≤ {amplification.ROUND_TRIPS_TARGET}",
+            amplification.figures,
+        )
+    )
     _on_stack(run)
     from datasets_core.config import settings
 
