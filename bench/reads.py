@@ -1,14 +1,18 @@
 """Items read (``meta.items_read``) by queries over HTTP: index-backed, scan, cursor, totals.
 
 The look-ahead: rows are sharded over ``shards`` partition keys and every read merges one
-walk per shard (README, "Sharding"), each reading pages of ``ceil((L + 1) / shards) + 1``
-items (``query/planner.py``: the page plus its one-row look-ahead, spread over the shards).
-So "L + 1 page look-ahead" is L plus one such page on every shard.
+walk per shard (README, "Sharding"). An index walk's first page holds ``first_page_size(L +
+1, shards)`` index entries (keys only: the shard's share of the page plus three standard
+deviations, ``query/paths.py``), and the page's rows, look-ahead row included, are then
+fetched by key (README, "Index projections"). So "L + look-ahead" is the page's L rows plus
+every shard's first index page and the one look-ahead row.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from datasets_core.query.paths import first_page_size
 
 from . import report
 from .report import Figure
@@ -35,8 +39,9 @@ CURSOR_QUERY = [("order", "amount")]
 
 
 def look_ahead(limit: int, shards: int) -> int:
-    """Items read beyond the page: one read-ahead page on every shard (see module doc)."""
-    return shards * (-(-(limit + 1) // shards) + 1)
+    """Items read beyond the page's rows: every shard's first index page and the look-ahead
+    row (see module doc)."""
+    return shards * first_page_size(limit + 1, shards) + 1
 
 
 @dataclass(frozen=True)

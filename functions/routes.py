@@ -25,12 +25,12 @@ META_UPDATE = "meta:UpdateItem"
 META_DELETE = "meta:DeleteItem"
 ROWS_GET = "rows:GetItem"
 ROWS_QUERY = "rows:Query"  # a dataset's partitions, a row's change log (table)
-ROWS_INDEX = "rows/index:Query"  # index plans (idx1..idx5)
+ROWS_INDEX = "rows/index:Query"  # index plans (idx1..idx5: keys only, the rows by ROWS_BATCH_GET)
 ROWS_PUT = "rows:PutItem"
 ROWS_UPDATE = "rows:UpdateItem"
 ROWS_DELETE = "rows:DeleteItem"
 ROWS_BATCH_WRITE = "rows:BatchWriteItem"
-ROWS_BATCH_GET = "rows:BatchGetItem"  # the replica's delta, rows a bulk write found on the replica
+ROWS_BATCH_GET = "rows:BatchGetItem"  # an index page's rows, the replica's delta, a bulk write's rows
 META_CONDITION = "meta:ConditionCheckItem"  # transactions that check an item they do not write
 REPLICA_GET = "replica:GetObject"  # snapshot files (and presigned export downloads)
 REPLICA_PUT = "replica:PutObject"  # snapshot files, exports
@@ -101,7 +101,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "query_rows",
         "datasets:read",
-        (META_QUERY, ROWS_QUERY, ROWS_INDEX, ANALYTICS_INVOKE),
+        (META_QUERY, ROWS_QUERY, ROWS_INDEX, ROWS_BATCH_GET, ANALYTICS_INVOKE),
         "Query rows",
     ),
     Route(
@@ -141,6 +141,7 @@ _TABLE: tuple[Route, ...] = (
             ROWS_GET,
             ROWS_UPDATE,
             ROWS_INDEX,
+            ROWS_BATCH_GET,
             MAINTENANCE_SEND,  # a compaction, when the rows added since the snapshot cross its threshold
         ),
         "Insert (or upsert) rows",

@@ -55,7 +55,7 @@ def table_from_spec(scope: Construct, spec: tables.TableSpec) -> dynamodb.Table:
             index_name=gsi.name,
             partition_key=_attribute(gsi.partition_key),
             sort_key=_attribute(gsi.sort_key) if gsi.sort_key else None,
-            projection_type=dynamodb.ProjectionType.ALL,
+            projection_type=dynamodb.ProjectionType(gsi.projection),
         )
     # Stable logical ids for stateful resources: refactoring constructs must never replace a table.
     table.node.default_child.override_logical_id(spec.logical_id)  # type: ignore[union-attr]

@@ -11,7 +11,11 @@ Layout (see README "Design"):
 - ``rows``: one item per row, ``pk = <dataset_id>#<shard>``, ``sk = row_index`` (number), so
   the default order is the table's own order and a dataset spreads over several partitions.
   GSIs ``idx1``..``idx5`` (keys ``x<n>p``/``x<n>s``) are the five index slots a dataset may
-  use (binary, order-preserving encoded keys). Audit-trail items live here too, expiring through TTL.
+  use (binary, order-preserving encoded keys). They project keys only: an index entry changes
+  only when its own column does, so a row write costs one index write per index whose key
+  it changes, not one per index (README "Index projections"); an index page reads the
+  entries' keys and fetches the page's rows with one batched get. Audit-trail items live
+  here too, expiring through TTL.
 - ``idempotency``: Powertools' idempotency persistence layer.
 """
 
@@ -22,11 +26,16 @@ from dataclasses import dataclass, field
 INDEX_SLOTS = 5
 
 
+KEYS_ONLY = "KEYS_ONLY"
+ALL = "ALL"
+
+
 @dataclass(frozen=True)
 class Gsi:
     name: str
     partition_key: tuple[str, str]
     sort_key: tuple[str, str] | None
+    projection: str = ALL  # DynamoDB's ProjectionType: ALL or KEYS_ONLY
 
 
 @dataclass(frozen=True)
@@ -55,7 +64,9 @@ ROWS = TableSpec(
     local_name="datasets-rows",
     partition_key=("pk", "S"),
     sort_key=("sk", "N"),
-    gsis=tuple(Gsi(f"idx{n}", (f"x{n}p", "S"), (f"x{n}s", "B")) for n in range(1, INDEX_SLOTS + 1)),
+    gsis=tuple(
+        Gsi(f"idx{n}", (f"x{n}p", "S"), (f"x{n}s", "B"), KEYS_ONLY) for n in range(1, INDEX_SLOTS + 1)
+    ),
     ttl_attribute="expires_at_epoch",
     settings_env="ROWS_TABLE",
 )
@@ -86,7 +97,9 @@ def create_table_kwargs(spec: TableSpec, name: str | None = None) -> dict:
         if gsi.sort_key:
             schema.append({"AttributeName": gsi.sort_key[0], "KeyType": "RANGE"})
             attrs[gsi.sort_key[0]] = gsi.sort_key[1]
-        gsis.append({"IndexName": gsi.name, "KeySchema": schema, "Projection": {"ProjectionType": "ALL"}})
+        gsis.append(
+            {"IndexName": gsi.name, "KeySchema": schema, "Projection": {"ProjectionType": gsi.projection}}
+        )
     kwargs: dict = {
         "TableName": name or spec.local_name,
         "KeySchema": keys,

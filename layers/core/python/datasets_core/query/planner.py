@@ -163,7 +163,7 @@ def matching_items(dataset: Dataset, conditions: tuple[Any, ...]) -> list[dict[s
     meter = Meter(READ_BUDGET * 4)
     keep = evaluate.compile_conditions(conditions, dataset.columns)
     try:
-        candidates = IndexRangePath(dataset, query, path, meter).open(
+        candidates = IndexRangePath(dataset, query, path, meter, consistent=True).open(
             evaluate.sort_key((), dataset.columns), None
         )
         return [row["_item"] for row in candidates.rows if keep(row)]

@@ -8,15 +8,21 @@ GSIs ``idx1``..``idx5`` (its ``slot``). A row carries, per indexed column:
 - ``x<slot>s = encoding.sort_key(value, type, row_index)`` — every row, nulls included
   (they sort last), so an index serves ``order`` and ``is.null`` as well as filters.
 
-A read walks one shard of one slot through a list of key ranges in a direction and yields
-stored items in the exact query order: groups of equal (possibly cut) keys are re-sorted in
-memory with the exact comparison, and a descending walk reads each group of ties in
-ascending ``row_index`` (§5's tie-break) without reading the whole column.
+The index projects keys only (``infra/tables.py``): a walk yields *entries* — the row's table
+key (``pk``, ``sk``) and its index sort key (``_key``) — and the reader fetches the rows it
+needs with batched gets (``query.paths``). A walk reads one shard of one slot through a list
+of key ranges in a direction and yields entries in *key order*: ranges in walk order (each
+entry carries its range's position, ``_range``), and within a range by value (descending
+walks: value descending) with ties by ``row_index`` ascending (§5's tie-break) — a
+descending walk reads each group of ties in ascending ``row_index`` without reading the
+whole column. Key order is the exact query order except inside a group of equal *cut* keys
+(values longer than the key keeps); the reader re-sorts such groups with the rows' exact
+values.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +30,7 @@ from boto3.dynamodb.conditions import Key
 
 from ..records import Dataset
 from . import encoding
-from .rows import ReadMeter, index_partition, to_native_item
+from .rows import ReadMeter, index_partition
 from .tables import rows
 
 LOW = b"\x00"
@@ -53,11 +59,10 @@ def walk(
     ranges: list[Range],
     descending: bool,
     meter: ReadMeter,
-    exact_key: Callable[[dict[str, Any]], Any],
     page_size: int,
     after: bytes | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Items of ``ranges`` (already in walk order) in exact order, resuming after key ``after``."""
+    """Entries of ``ranges`` (already in walk order) in key order, resuming after key ``after``."""
     pk = index_partition(dataset, slot, shard)
     first = 0
     if after is not None:
@@ -73,37 +78,33 @@ def walk(
             if descending:
                 # The rest of the cursor's tie group first (ascending row_index), then below it.
                 rest = Range(resume, group + _AFTER_GROUP)
-                yield from _sorted_groups(_pages(pk, slot, rest, False, meter, page_size), exact_key)
+                yield from _entries(_pages(pk, slot, rest, False, meter, page_size), number)
                 if group < bounds.low:
                     continue
                 bounds = Range(bounds.low, min(bounds.high, group))
             else:
                 bounds = Range(max(bounds.low, resume), bounds.high)
         if descending:
-            yield from _descending(pk, slot, bounds, meter, exact_key, page_size)
+            yield from _entries(_descending(pk, slot, bounds, meter, page_size), number)
         else:
-            yield from _sorted_groups(_pages(pk, slot, bounds, False, meter, page_size), exact_key)
+            yield from _entries(_pages(pk, slot, bounds, False, meter, page_size), number)
 
 
-def count(dataset: Dataset, slot: int, ranges: list[Range], meter: ReadMeter) -> int:
-    """How many index entries fall in ``ranges`` over every shard (``Select=COUNT``)."""
+def count(dataset: Dataset, slot: int, shard: int, bounds: Range, meter: ReadMeter) -> int:
+    """How many index entries of one shard fall in ``bounds`` (``Select=COUNT``)."""
+    kwargs: dict[str, Any] = {
+        "IndexName": f"idx{slot}",
+        "KeyConditionExpression": _condition(index_partition(dataset, slot, shard), slot, bounds),
+        "Select": "COUNT",
+    }
     total = 0
-    for shard in range(dataset.shards):
-        pk = index_partition(dataset, slot, shard)
-        for bounds in ranges:
-            kwargs: dict[str, Any] = {
-                "IndexName": f"idx{slot}",
-                "KeyConditionExpression": _condition(pk, slot, bounds),
-                "Select": "COUNT",
-            }
-            while True:
-                page = rows().query(**kwargs)
-                meter.add(page)
-                total += int(page.get("Count", 0))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-    return total
+    while True:
+        page = rows().query(**kwargs)
+        meter.add(page)
+        total += int(page.get("Count", 0))
+        if "LastEvaluatedKey" not in page:
+            return total
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def _condition(pk: str, slot: int, bounds: Range) -> Any:
@@ -122,7 +123,7 @@ def _pages(
     while True:
         page = rows().query(**kwargs)
         meter.add(page)
-        items = [_with_key(item, slot) for item in page.get("Items", [])]
+        items = [_entry(item, slot) for item in page.get("Items", [])]
         if items:
             yield items
         if "LastEvaluatedKey" not in page:
@@ -131,47 +132,26 @@ def _pages(
         kwargs["Limit"] = min(kwargs["Limit"] * 2, 1000)  # a walk that goes deep fetches wider pages
 
 
-def _with_key(item: dict[str, Any], slot: int) -> dict[str, Any]:
-    native = to_native_item(item)
-    native["_key"] = bytes(native[f"x{slot}s"])
-    return native
+def _entry(item: dict[str, Any], slot: int) -> dict[str, Any]:
+    """An index entry: the row's table key and its index sort key (all a keys-only index holds)."""
+    return {"pk": item["pk"], "sk": int(item["sk"]), "_key": bytes(item[f"x{slot}s"])}
 
 
-def _sorted_groups(
-    pages: Iterator[list[dict[str, Any]]], exact_key: Callable[[dict[str, Any]], Any]
-) -> Iterator[dict[str, Any]]:
-    """Ascending items in exact order.
-
-    A run of equal keys is already in exact order (ties by row_index) unless its value was
-    cut at the key limit; only such runs are held back and re-sorted, so a long run of
-    ties streams without being read to its end.
-    """
-    held: list[dict[str, Any]] = []
+def _entries(pages: Iterator[list[dict[str, Any]]], number: int) -> Iterator[dict[str, Any]]:
     for page in pages:
-        for item in page:
-            value = encoding.value_part(item["_key"])
-            if held and value != encoding.value_part(held[0]["_key"]):
-                yield from sorted(held, key=exact_key)
-                held = []
-            if held or len(value) >= encoding.MAX_VALUE_BYTES:
-                held.append(item)
-            else:
-                yield item
-    yield from sorted(held, key=exact_key)
+        for entry in page:
+            entry["_range"] = number
+            yield entry
 
 
 def _descending(
-    pk: str,
-    slot: int,
-    bounds: Range,
-    meter: ReadMeter,
-    exact_key: Callable[[dict[str, Any]], Any],
-    page_size: int,
-) -> Iterator[dict[str, Any]]:
-    """Descending by value, ties ascending by row_index, reading ties no more than once.
+    pk: str, slot: int, bounds: Range, meter: ReadMeter, page_size: int
+) -> Iterator[list[dict[str, Any]]]:
+    """Pages of entries descending by value, ties ascending by row_index, reading ties no
+    more than once.
 
-    Complete runs of ties inside a page are reversed in memory; the run cut by the page end
-    is read again on its own, ascending, and the walk goes on below it.
+    Complete runs of ties inside a page are put in ascending key order in memory; the run cut
+    by the page end is read again on its own, ascending, and the walk goes on below it.
     """
     high = bounds.high
     while high >= bounds.low:
@@ -181,18 +161,15 @@ def _descending(
             return
         more = len(page) >= page_size
         runs: list[list[dict[str, Any]]] = []
-        for item in page:
-            if runs and encoding.value_part(item["_key"]) == encoding.value_part(runs[-1][0]["_key"]):
-                runs[-1].append(item)
+        for entry in page:
+            if runs and encoding.value_part(entry["_key"]) == encoding.value_part(runs[-1][0]["_key"]):
+                runs[-1].append(entry)
             else:
-                runs.append([item])
+                runs.append([entry])
         if not more:
-            for run in runs:
-                yield from sorted(run, key=exact_key)
+            yield [entry for run in runs for entry in reversed(run)]
             return
         last_value = encoding.value_part(runs[-1][0]["_key"])
-        for run in runs[:-1]:
-            yield from sorted(run, key=exact_key)
-        ties = _pages(pk, slot, group_range(last_value), False, meter, page_size)
-        yield from _sorted_groups(ties, exact_key)
+        yield [entry for run in runs[:-1] for entry in reversed(run)]
+        yield from _pages(pk, slot, group_range(last_value), False, meter, page_size)
         high = last_value  # every key of that run is above its bare value part

@@ -278,15 +278,18 @@ def query_range(pk: str, low: int, high: int, meter: ReadMeter) -> list[dict[str
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
-def batch_get(keys: list[dict[str, Any]], meter: ReadMeter) -> list[dict[str, Any]]:
-    """The items of up to 100 keys that exist, strongly consistent (unprocessed keys retried)."""
+def batch_get(
+    keys: list[dict[str, Any]], meter: ReadMeter, *, consistent: bool = True
+) -> list[dict[str, Any]]:
+    """The items of up to 100 keys that exist (unprocessed keys retried); strongly consistent
+    unless ``consistent`` is False (half the read units)."""
     table_name = settings().rows_table
     pending = list(keys)
     found: list[dict[str, Any]] = []
     attempt = 0
     while pending:
         response = rows().meta.client.batch_get_item(
-            RequestItems={table_name: {"Keys": pending, "ConsistentRead": True}}
+            RequestItems={table_name: {"Keys": pending, "ConsistentRead": consistent}}
         )
         items = response.get("Responses", {}).get(table_name, [])
         meter.add({"ScannedCount": len(items)})
@@ -415,7 +418,12 @@ def update_fields(
     removes it), with their index entries and ``ua``; other attributes — and the index entries
     of columns not changed — are not rewritten. Conditional on the row existing with its id
     and on every ``unchanged`` attribute still holding its stored value (None: absent). The
-    row as it was before, or None when a condition failed."""
+    row as it was before, or None when a condition failed.
+
+    An index attribute whose value stays what ``item`` (the row as read) holds is not sent:
+    the write must not touch an index entry it does not change (README "Index projections").
+    Instead the write requires that attribute to still be as read, so a concurrent change of
+    the same column cannot leave the entry describing a value the row no longer has."""
     names: dict[str, str] = {"#id": "id", "#ua": "ua"}
     values_: dict[str, Any] = {":id": item["id"], ":ua": updated_at}
     sets, removes = ["#ua = :ua"], []
@@ -432,13 +440,16 @@ def update_fields(
         if column.slot is not None:
             fields[name] = [value]
     changed_slots = [column for column in dataset.slotted if column.name in fields]
+    conditions = ["#id = :id"]
     for number, (attr, keys) in enumerate(
         index_columns(dataset, [int(item["sk"])], fields, None, changed_slots)
     ):
         names[f"#x{number}"] = attr
         values_[f":x{number}"] = keys[0]
-        sets.append(f"#x{number} = :x{number}")
-    conditions = ["#id = :id"]
+        if item.get(attr) == keys[0]:
+            conditions.append(f"#x{number} = :x{number}")
+        else:
+            sets.append(f"#x{number} = :x{number}")
     for number, (attr, stored) in enumerate((unchanged or {}).items()):
         names[f"#w{number}"] = attr
         if stored is None:
@@ -534,6 +545,8 @@ def set_index_entries(
     values_: dict[str, Any] = {}
     sets, removes, conditions = [], [], ["attribute_exists(pk)"]
     for number, (attr, keys) in enumerate(entries):
+        if item.get(attr) == keys[0]:
+            continue  # already there (a write since, or an earlier run): nothing to rewrite
         names[f"#s{number}"] = attr
         values_[f":s{number}"] = keys[0]
         sets.append(f"#s{number} = :s{number}")
@@ -547,8 +560,9 @@ def set_index_entries(
             conditions.append(f"#v{number} = :v{number}")
     for number, slot in enumerate(retired_slots):
         for suffix in ("p", "s"):
-            names[f"#r{number}{suffix}"] = f"x{slot}{suffix}"
-            removes.append(f"#r{number}{suffix}")
+            if f"x{slot}{suffix}" in item:  # an absent entry needs no write
+                names[f"#r{number}{suffix}"] = f"x{slot}{suffix}"
+                removes.append(f"#r{number}{suffix}")
     update = " ".join(
         part
         for part in (
