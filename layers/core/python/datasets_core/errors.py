@@ -69,6 +69,16 @@ class ImportNotFound(NotFound):
         super().__init__("Import not found.", {"import_id": import_id} if import_id else None)
 
 
+class VersionNotFound(NotFound):
+    code = "version_not_found"
+
+    def __init__(self, version: int) -> None:
+        super().__init__(
+            f"Version {version} of this dataset is not kept (GET /v1/datasets/{{id}}/versions lists them).",
+            {"version": version},
+        )
+
+
 class KeyNotFound(NotFound):
     code = "key_not_found"
 

@@ -23,21 +23,11 @@ from botocore.exceptions import ClientError
 
 from .. import aws
 from ..config import settings
-from ..errors import NotFound
+from ..errors import VersionNotFound
 from ..jsonutil import to_native
 from ..records import Dataset, ReplicaPointer
 from ..store.datasets import dataset_key
 from ..store.tables import error_code, meta, query_all, ws_pk
-
-
-class VersionNotFound(NotFound):
-    code = "version_not_found"
-
-    def __init__(self, version: int) -> None:
-        super().__init__(
-            f"Version {version} of this dataset is not kept (GET /v1/datasets/{{id}}/versions lists them).",
-            {"version": version},
-        )
 
 
 def dataset_prefix(workspace: str, dataset_id: str) -> str:
