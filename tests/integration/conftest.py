@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from datasets_core import auth, aws
+from datasets_core import auth, aws, ratelimit
 from datasets_core.config import settings
 from datasets_core.logic import keys
 from datasets_core.store import rows as row_store
@@ -133,6 +133,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     # Tests force interleavings themselves: no purge delay, no change-log margin.
     monkeypatch.setenv("PURGE_DELAY_SECONDS", "0")
+    # Tests call handlers back to back with one key: the per-key limit (still counted, its
+    # calls recorded) is raised out of their way; tests of the limit set a workspace's plan.
+    monkeypatch.setenv("DEFAULT_RATE_LIMIT", "1000000")
     monkeypatch.setenv("CUT_MARGIN_SECONDS", "0")
     with mock_aws():
         sqs = boto3.client("sqs")
@@ -143,6 +146,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         settings.cache_clear()
         aws.reset()
         auth.forget_cached_keys()
+        ratelimit.forget()
         create_local_tables(boto3.client("dynamodb"))
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=settings().drop_bucket)
@@ -154,6 +158,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         settings.cache_clear()
         aws.reset()
         auth.forget_cached_keys()
+        ratelimit.forget()
 
 
 @pytest.fixture(autouse=True)

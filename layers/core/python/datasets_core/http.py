@@ -31,7 +31,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.router import Router
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from . import auth, jsonutil
+from . import auth, jsonutil, ratelimit
 from .config import settings
 from .errors import ApiError, InsufficientScope, InvalidBody, PayloadTooLarge, Unauthorized
 from .jsonutil import dumps
@@ -59,9 +59,20 @@ def powertools_path(path: str) -> str:
     return re.sub(r"\{(\w+)\}", r"<\1>", path)
 
 
-def envelope_error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+def envelope_error(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
-    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body=dumps(body))
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=dumps(body),
+        headers=dict(headers) if headers else None,
+    )
 
 
 def ok(data: Any, meta: dict[str, Any] | None = None, status: int = 200) -> Response:
@@ -190,7 +201,9 @@ class Api:
         try:
             principal = self._admit(event)
         except ApiError as exc:
-            return _proxy_response(envelope_error(exc.status, exc.code, exc.message, exc.details))
+            return _proxy_response(
+                envelope_error(exc.status, exc.code, exc.message, exc.details, exc.headers)
+            )
         if principal is not None:
             logger.append_keys(workspace=principal.workspace, key_id=principal.key_id)
         request = _as_json_request(event)
@@ -259,7 +272,7 @@ class Api:
 
     # --- admission ----------------------------------------------------------------------
     def _admit(self, event: dict[str, Any]) -> auth.Principal | None:
-        """Size, key and scope checks; the authenticated principal (None on public routes)."""
+        """Size, key, scope and rate checks; the authenticated principal (None on public routes)."""
         body = event.get("body") or ""
         size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
         if size > settings().max_body_bytes:
@@ -278,6 +291,7 @@ class Api:
         principal = auth.authenticate(auth.token_from_headers(event.get("headers") or {}))
         if scope not in principal.scopes:
             raise InsufficientScope(scope)
+        ratelimit.admit(principal.workspace, principal.key_id)
         return principal
 
 
@@ -298,9 +312,10 @@ def _key_in_query(event: dict[str, Any]) -> bool:
 
 
 def _proxy_response(response: Response) -> dict[str, Any]:
+    extra = {name: str(value) for name, value in response.headers.items() if name.lower() != "content-type"}
     return {
         "statusCode": response.status_code,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **extra},
         "body": response.body,
         "isBase64Encoded": False,
     }
@@ -358,7 +373,7 @@ def _resolver(*, validation: bool) -> APIGatewayRestResolver:
         details = exc.details
         if exc.code == "internal_error":  # SPEC §2: with a request id in ``details``
             details = {**details, "request_id": current().request_id}
-        return envelope_error(exc.status, exc.code, exc.message, details)
+        return envelope_error(exc.status, exc.code, exc.message, details, exc.headers)
 
     # Bodies Powertools parses for a request model: bytes that are not UTF-8, JSON nested past
     # the parser's depth. Both are the caller's input, never a server error.
