@@ -72,12 +72,31 @@ def _record_aws_calls() -> Iterator[None]:
     original = local_dispatch.handler_for
 
     def handler_for(route: Any) -> Any:
-        return functools.partial(recorder.call_as, route.function, original(route))
+        return within_lambda_limit(functools.partial(recorder.call_as, route.function, original(route)))
 
     local_dispatch.handler_for = handler_for  # type: ignore[assignment]
     yield
     local_dispatch.handler_for = original  # type: ignore[assignment]
     recorder.uninstall()
+
+
+# Lambda refuses a function's result past 6 MB (API Gateway then answers 502); moto and the
+# in-process calls here do not, so every result is weighed as the Python 3.13 runtime writes it.
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+
+
+def lambda_payload_bytes(result: Any) -> int:
+    return len(json.dumps(result, ensure_ascii=False).encode())
+
+
+def within_lambda_limit(handler: Any) -> Any:
+    def call(event: Any, context: Any) -> Any:
+        result = handler(event, context)
+        size = lambda_payload_bytes(result)
+        assert size <= LAMBDA_PAYLOAD_BYTES, f"Lambda would refuse this {size:,}-byte result"
+        return result
+
+    return call
 
 
 class Client:
@@ -165,7 +184,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 def analytics_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """API functions call the analytics function through ``datasets_core.invoke.invoke``
     (Lambda's Invoke API); here it runs in this process, with the payload serialized as
-    Lambda would."""
+    Lambda would, and its answer held to Lambda's 6 MB."""
     from datasets_core import invoke, jsonutil
 
     def invoke_in_process(function_name: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -174,7 +193,9 @@ def analytics_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
         request = {"FunctionName": function_name, "InvocationType": "RequestResponse"}
         recorder.RECORDER.record(recorder.summarize("lambda", "Invoke", request, presign=False), None)
         event = json.loads(json.dumps(payload))  # Lambda hands the payload over as JSON
-        answer = recorder.invoke("analytics", event, LambdaContext("analytics"))
+        answer = within_lambda_limit(functools.partial(recorder.invoke, "analytics"))(
+            event, LambdaContext("analytics")
+        )
         return dict(jsonutil.loads(json.loads(json.dumps(answer))["json"]))
 
     monkeypatch.setattr(invoke, "invoke", invoke_in_process)

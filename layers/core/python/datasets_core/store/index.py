@@ -131,6 +131,20 @@ def _pages(
         kwargs["Limit"] = min(kwargs["Limit"] * 2, 1000)  # a walk that goes deep fetches wider pages
 
 
+def _page(
+    pk: str, slot: int, bounds: Range, descending: bool, meter: ReadMeter, page_size: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """One Query page: its items and whether the range holds more after them."""
+    page = rows().query(
+        IndexName=f"idx{slot}",
+        KeyConditionExpression=_condition(pk, slot, bounds),
+        ScanIndexForward=not descending,
+        Limit=page_size,
+    )
+    meter.add(page)
+    return [_with_key(item, slot) for item in page.get("Items", [])], "LastEvaluatedKey" in page
+
+
 def _with_key(item: dict[str, Any], slot: int) -> dict[str, Any]:
     native = to_native_item(item)
     native["_key"] = bytes(native[f"x{slot}s"])
@@ -175,11 +189,11 @@ def _descending(
     """
     high = bounds.high
     while high >= bounds.low:
-        pages = _pages(pk, slot, Range(bounds.low, high), True, meter, page_size)
-        page = next(pages, None)
-        if page is None:
+        # One page: whether more follow is DynamoDB's to say (LastEvaluatedKey), not the page's
+        # length: a page also ends at 1 MB of items, short of its Limit.
+        page, more = _page(pk, slot, Range(bounds.low, high), True, meter, page_size)
+        if not page:
             return
-        more = len(page) >= page_size
         runs: list[list[dict[str, Any]]] = []
         for item in page:
             if runs and encoding.value_part(item["_key"]) == encoding.value_part(runs[-1][0]["_key"]):
