@@ -20,8 +20,8 @@ from .table import ReplicaTable, delta, snapshot
 def table_for(dataset: Dataset, as_of: int | None = None) -> ReplicaTable:
     """The rows a query reads: the current replica with its delta, or a kept version exactly."""
     if as_of is not None:
-        pointer = layout.version(dataset.workspace, dataset.id, as_of)
-        return ReplicaTable(dataset, snapshot(dataset, pointer), None)
+        kept = layout.version(dataset.workspace, dataset.id, as_of)
+        return ReplicaTable(dataset, snapshot(dataset, kept), None)
     pointer = (
         dataset.replica if dataset.replica and dataset.replica.generation == dataset.generation else None
     )
