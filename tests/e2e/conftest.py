@@ -129,8 +129,10 @@ def _healthy(stack: Stack) -> bool:
             f"the local stack exited with {stack.process.returncode}:\n" + "\n".join(stack.output)
         )
     try:
+        # The first request starts the health function's worker: on a busy machine that can
+        # take longer than one poll's timeout, which is then only another poll.
         return requests.get(stack.base_url + "/health", timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
         return False
 
 
