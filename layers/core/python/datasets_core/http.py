@@ -41,6 +41,10 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _NOT_UTF8 = "The request body is not valid UTF-8 (JSON bodies are UTF-8 text)."
 _TOO_DEEP = "The request body is nested too deeply."
 _TOO_LONG = "The request body holds a number with too many digits."
+_NOT_UNICODE = (
+    "The request body holds a \\u escape of a lone surrogate (\\ud800-\\udfff without its pair), "
+    "which is not a character; send text as UTF-8 or escape whole characters."
+)
 # Parameter names a client would put a key under; a value under one of them is checked against
 # the key store too (a foreign-format bootstrap key looks like any other token).
 _KEY_QUERY_PARAMS = {"api_key", "apikey", "key", "access_token", "token", "x-api-key"}
@@ -245,6 +249,8 @@ class Api:
             raise InvalidBody(_TOO_DEEP) from exc
         except jsonutil.NumberTooLong as exc:
             raise InvalidBody(_TOO_LONG) from exc
+        except jsonutil.NotUnicode as exc:
+            raise InvalidBody(_NOT_UNICODE) from exc
         except (ValueError, TypeError) as exc:
             raise not_json(current().sent_content_type) from exc
 
@@ -361,6 +367,8 @@ def _request_json(text: str) -> Any:
         raise InvalidBody(_TOO_DEEP) from exc
     except jsonutil.NumberTooLong as exc:
         raise InvalidBody(_TOO_LONG) from exc
+    except jsonutil.NotUnicode as exc:
+        raise InvalidBody(_NOT_UNICODE) from exc
 
 
 def _resolver(*, validation: bool) -> APIGatewayRestResolver:
