@@ -76,6 +76,17 @@ def fit(
     (a cursor text, an offset), weighed in when it is given.
     """
     size, carried = weight(answer)
+    # Most pages are far from the limits: weigh them whole, once (the list's brackets are in
+    # ``answer`` already, as its empty list).
+    whole_size, whole_carried = weight(list(items))
+    extra_size, extra_carried = (
+        weight(continuation(len(items))) if more and continuation and items else (0, 0)
+    )
+    if (
+        size + whole_size + extra_size <= PAGE_BYTES
+        and carried + whole_carried + extra_carried <= CARRIED_BYTES
+    ):
+        return len(items)
     sizes: list[tuple[int, int]] = []  # running totals with each item taken
     for number, item in enumerate(items):
         item_size, item_carried = weight(item)
