@@ -23,7 +23,7 @@ from .tables import error_code, meta
 PLAN_SK = "PLAN"
 # A window's item outlives its window by this much (TTL deletes lazily, and late readers of
 # the same window must still find it while it is current).
-_TTL_SLACK_SECONDS = 3600
+_TTL_SLACK_SECONDS = 300
 
 
 @dataclass(frozen=True)
