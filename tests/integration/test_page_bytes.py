@@ -147,19 +147,30 @@ def test_a_bulk_write_finds_its_rows_in_an_answer_that_does_not_grow_past_its_li
 ) -> None:
     # The analytics function names the rows a bulk ``where`` matches; past the bulk limit it
     # names none (a million row indexes would pass Lambda's 6 MB), only how many matched.
+    from datasets_core import jsonutil
     from datasets_core.logic import row_query
-    from datasets_core.replica import service
-    from datasets_core.store import datasets as dataset_store
+    from local.events import LambdaContext
+    from tests.iam import recorder
 
     monkeypatch.setattr(row_query, "MAX_BULK_MATCHES", 5)
     created = client.post("/datasets", {"name": "tags"})
     dataset_id = created.json()["data"]["id"]
     inserted = client.post(f"/datasets/{dataset_id}/rows", {"rows": [{"tag": n % 5} for n in range(50)]})
     assert inserted.status == 201
-    dataset = dataset_store.get("default", dataset_id)
-    assert service.match(dataset, {"tag": {"neq": 4}}, 5) == {"matched": 40, "indexes": []}
-    assert service.match(dataset, {"tag": 4}, 5) == {"matched": 10, "indexes": []}
-    found = service.match(dataset, {"tag": 4}, 10)
+
+    def match(where: Any, limit: int) -> Any:
+        event = {
+            "action": "match",
+            "workspace": "default",
+            "dataset_id": dataset_id,
+            "arguments": jsonutil.dumps({"where": where, "limit": limit}),
+        }
+        answer = recorder.invoke("analytics", event, LambdaContext("analytics"))
+        return jsonutil.loads(answer["json"])["ok"]
+
+    assert match({"tag": {"neq": 4}}, 5) == {"matched": 40, "indexes": []}
+    assert match({"tag": 4}, 5) == {"matched": 10, "indexes": []}
+    found = match({"tag": 4}, 10)
     assert found["matched"] == 10 and len(found["indexes"]) == 10
     # and the bulk write is refused with the number that matched, nothing changed.
     refused = client.patch(f"/datasets/{dataset_id}/rows", {"where": {"tag": {"neq": 4}}, "set": {"tag": 9}})
