@@ -281,3 +281,21 @@ def test_the_maintenance_context_reports_the_configured_timeout(
     assert LambdaSettings().maintenance_timeout_seconds == 30
     with pytest.raises(ValueError, match="visibility timeout"):
         LambdaSettings.from_env({"MAINTENANCE_TIMEOUT_SECONDS": "31"})
+
+
+def test_a_result_past_lambdas_6_mb_is_an_error_as_on_lambda(
+    make: Callable[..., Lambdas], functions: Path
+) -> None:
+    # Lambda weighs the result as JSON: 4 MB of double quotes is 8 MB there.
+    (functions / "big").mkdir()
+    (functions / "big" / "__init__.py").write_text("")
+    (functions / "big" / "handler.py").write_text(
+        "def handler(event, context):\n    return {'body': event['char'] * event['count']}\n"
+    )
+    lambdas = make()
+    fits = lambdas.invoke("big", {"char": "x", "count": 6 * 1024 * 1024 - 100})
+    assert fits.ok and len(fits.result["body"]) == 6 * 1024 * 1024 - 100
+    for char, count in (("x", 6 * 1024 * 1024), ('"', 4 * 1024 * 1024)):
+        refused = lambdas.invoke("big", {"char": char, "count": count})
+        assert refused.kind == "error" and refused.error is not None
+        assert refused.error["errorType"] == "Function.ResponseSizeTooLarge"
