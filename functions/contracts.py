@@ -502,7 +502,7 @@ CONTRACTS: dict[str, Contract] = {
         ROWS,
         Answer(
             data=list[m.ChangeEntry],
-            meta=m.ListMeta,
+            meta=m.ChangesMeta,
             description="The row's audit trail, newest first (kept 90 days).",
         ),
         query=PAGE,

@@ -45,6 +45,7 @@ THROTTLED_RETRY_AFTER = 1
 # Lambda's synchronous invoke limit: a request whose event passes it never reaches a function.
 MAX_BODY_BYTES = 6 * 1024 * 1024
 
+ALLOW = "Allow"
 METHOD_NOT_ALLOWED = {
     "error": {"code": "method_not_allowed", "message": "Method not allowed.", "details": {}}
 }
@@ -261,7 +262,7 @@ class Api(Construct):
         return self.rest_api.url
 
     def _add_methods(self, routes: Mapping[str, Route]) -> None:
-        with_methods: dict[str, apigw.IResource] = {}
+        with_methods: dict[str, tuple[apigw.IResource, list[str]]] = {}
         for name, route in routes.items():
             resource = self.rest_api.root.resource_for_path(route.path)
             resource.add_method(
@@ -269,14 +270,19 @@ class Api(Construct):
                 apigw.LambdaIntegration(self.functions[name], proxy=True, allow_test_invoke=False),
                 authorization_type=apigw.AuthorizationType.NONE,
             )
-            with_methods[resource.path] = resource
-        # A resource that exists but lacks the method answers 405; API Gateway prefers the
-        # specific method over ANY. Resources with no method at all stay 404 (not_found).
-        for with_method in with_methods.values():
+            with_methods.setdefault(resource.path, (resource, []))[1].append(route.method)
+        # A resource that exists but lacks the method answers 405 with the methods it has
+        # (``Allow``); API Gateway prefers the specific method over ANY. Resources with no
+        # method at all stay 404 (not_found).
+        for with_method, methods in with_methods.values():
             with_method.add_method(
                 "ANY",
-                _method_not_allowed_integration(),
-                method_responses=[apigw.MethodResponse(status_code="405")],
+                _method_not_allowed_integration(methods),
+                method_responses=[
+                    apigw.MethodResponse(
+                        status_code="405", response_parameters={f"method.response.header.{ALLOW}": True}
+                    )
+                ],
             )
 
     def _add_gateway_responses(self) -> None:
@@ -292,13 +298,23 @@ class Api(Construct):
             )
 
 
-def _method_not_allowed_integration() -> apigw.MockIntegration:
+def allow_header(methods: Iterable[str]) -> str:
+    """The ``Allow`` header of a 405: the methods the resource has, as the local server says them."""
+    return ", ".join(sorted(set(methods)))
+
+
+def _method_not_allowed_integration(methods: Iterable[str]) -> apigw.MockIntegration:
     body = json.dumps(METHOD_NOT_ALLOWED, separators=(",", ":"))
     return apigw.MockIntegration(
         request_templates={content_type: '{"statusCode": 405}' for content_type in _MOCK_CONTENT_TYPES},
         passthrough_behavior=apigw.PassthroughBehavior.NEVER,
         integration_responses=[
-            apigw.IntegrationResponse(status_code="405", response_templates={"application/json": body})
+            apigw.IntegrationResponse(
+                status_code="405",
+                response_templates={"application/json": body},
+                # A static header value is quoted.
+                response_parameters={f"method.response.header.{ALLOW}": f"'{allow_header(methods)}'"},
+            )
         ],
     )
 

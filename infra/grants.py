@@ -49,6 +49,12 @@ from routes import (
 # request names, keys included), returning no old values.
 KEY_ITEMS = "KEY#*"
 KEY_TOUCH_ATTRIBUTES = ("pk", "sk", "last_used_at")
+# The per-key rate limit (datasets_core/ratelimit.py, store/ratelimits.py) of every
+# authenticated route: read the workspace's rate plan, add to a key's window counter (one
+# conditional ADD returning the new count) — RATE# items only, counter attributes only.
+RATE_PLAN_ITEMS = "RATE#WS#*"
+RATE_COUNTER_ITEMS = "RATE#KEY#*"
+RATE_COUNTER_ATTRIBUTES = ("pk", "sk", "granted", "expires_at_epoch")
 # Powertools' idempotency writes its record conditionally and reads a conflicting one from the
 # failed write (ReturnValuesOnConditionCheckFailure=ALL_OLD); its GetItem fallback serves stores
 # that do not return the old item, which DynamoDB always does.
@@ -106,10 +112,12 @@ def statement(capability: str, targets: Targets) -> iam.PolicyStatement:
 
 
 def key_lookup(targets: Targets) -> list[iam.PolicyStatement]:
-    """What the auth layer of every authenticated route needs: read a key, stamp last_used_at."""
+    """What the auth layer of every authenticated route needs: read a key, stamp last_used_at,
+    read the workspace's rate plan and count the key's requests."""
     meta = targets.storage.meta.table_arn
     only_keys = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [KEY_ITEMS]}}
     return [
+        *_rate_limit(meta),
         iam.PolicyStatement(actions=["dynamodb:GetItem"], resources=[meta], conditions=only_keys),
         iam.PolicyStatement(
             actions=["dynamodb:UpdateItem"],
@@ -118,6 +126,25 @@ def key_lookup(targets: Targets) -> list[iam.PolicyStatement]:
                 **only_keys,
                 "ForAllValues:StringEquals": {"dynamodb:Attributes": list(KEY_TOUCH_ATTRIBUTES)},
                 "StringEqualsIfExists": {"dynamodb:ReturnValues": ["NONE"]},
+            },
+        ),
+    ]
+
+
+def _rate_limit(meta: str) -> list[iam.PolicyStatement]:
+    return [
+        iam.PolicyStatement(
+            actions=["dynamodb:GetItem"],
+            resources=[meta],
+            conditions={"ForAllValues:StringLike": {"dynamodb:LeadingKeys": [RATE_PLAN_ITEMS]}},
+        ),
+        iam.PolicyStatement(
+            actions=["dynamodb:UpdateItem"],
+            resources=[meta],
+            conditions={
+                "ForAllValues:StringLike": {"dynamodb:LeadingKeys": [RATE_COUNTER_ITEMS]},
+                "ForAllValues:StringEquals": {"dynamodb:Attributes": list(RATE_COUNTER_ATTRIBUTES)},
+                "StringEquals": {"dynamodb:ReturnValues": ["UPDATED_NEW"]},
             },
         ),
     ]

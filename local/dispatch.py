@@ -3,8 +3,9 @@
 ``resolve`` finds the route and builds its proxy event, ``to_http`` turns the function's
 result into the HTTP answer; ``dispatch`` does both around an in-process call.
 
-Unknown paths get API Gateway's 404 and known paths with another method its 405 (the
-deployed stack answers both with gateway/mock responses in the same envelope).
+Unknown paths get API Gateway's 404 and known paths with another method its 405 with an
+``Allow`` header (the deployed stack answers both with gateway/mock responses in the same
+envelope).
 """
 
 from __future__ import annotations
@@ -36,22 +37,30 @@ class HttpResponse:
         return json.loads(self.body)
 
 
-def _envelope(status: int, code: str, message: str) -> HttpResponse:
-    body = json.dumps({"error": {"code": code, "message": message, "details": {}}}).encode()
-    return HttpResponse(status, {"Content-Type": "application/json"}, body)
+def envelope(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> HttpResponse:
+    """An answer in the SPEC §2 error envelope."""
+    body = json.dumps({"error": {"code": code, "message": message, "details": details or {}}}).encode()
+    return HttpResponse(status, {"Content-Type": "application/json", **(headers or {})}, body)
 
 
-def find_route(method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
-    """(route, path parameters, whether the path exists under another method)."""
-    path_known = False
+def find_route(method: str, path: str) -> tuple[Route | None, dict[str, str], list[str]]:
+    """(route, path parameters, the methods the path has: empty when no route has the path)."""
+    found: tuple[Route | None, dict[str, str]] = (None, {})
+    methods: list[str] = []
     for route in ROUTES.values():
         params = match_path(route.path, path)
         if params is None:
             continue
-        path_known = True
+        methods.append(route.method)
         if route.method == method:
-            return route, params, True
-    return None, {}, path_known
+            found = (route, params)
+    return found[0], found[1], sorted(methods)
 
 
 def handler_for(route: Route) -> Any:
@@ -69,13 +78,20 @@ def resolve(
     """API Gateway's part: the route and its proxy event, or the gateway's own 404/405 answer."""
     prefix = f"/{STAGE}"
     if not (full_path == prefix or full_path.startswith(prefix + "/")):
-        return _envelope(404, "not_found", "No such endpoint.")
+        return envelope(404, "not_found", "No such endpoint.")
     path = full_path[len(prefix) :] or "/"
-    route, params, path_known = find_route(method.upper(), path)
+    route, params, methods = find_route(method.upper(), path)
     if route is None:
-        if path_known:
-            return _envelope(405, "method_not_allowed", f"{method.upper()} is not allowed on {full_path}.")
-        return _envelope(404, "not_found", "No such endpoint.")
+        if methods:
+            allowed = ", ".join(methods)
+            return envelope(
+                405,
+                "method_not_allowed",
+                f"{method.upper()} is not allowed on {full_path}; allowed: {allowed}.",
+                {"allowed": methods},
+                {"Allow": allowed},
+            )
+        return envelope(404, "not_found", "No such endpoint.")
     event = proxy_event(
         method=method.upper(),
         resource=route.path,

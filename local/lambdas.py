@@ -21,6 +21,10 @@ Settings (environment of ``python -m local``):
 - ``IMPORT_CONCURRENCY`` (default 4): the same for ``import_file``, also how many batches the
   import queue poller hands out at once (imports fan out into parallel chunks);
 - ``MAINTENANCE_CONCURRENCY`` (default 2): the same for ``maintenance``;
+- ``MAINTENANCE_TIMEOUT_SECONDS`` (default 30, at most 30): the timeout the maintenance
+  function's context reports (``get_remaining_time_in_millis``), so background jobs stop and
+  continue in a fresh invocation that much sooner (a run is still only stopped after the
+  deployed timeout);
 - ``LAMBDA_IDLE_SECONDS`` (default 300), ``LAMBDA_MAX_WORKERS`` (default 32).
 """
 
@@ -67,6 +71,7 @@ class LambdaSettings:
     concurrency: int = 4
     import_concurrency: int = 4
     maintenance_concurrency: int = 2
+    maintenance_timeout_seconds: int = VISIBILITY_TIMEOUT_SECONDS
     idle_seconds: float = 300.0
     max_workers: int = 32
     # Print Lambda's REPORT line (duration, peak memory of the worker) after every invocation.
@@ -80,6 +85,7 @@ class LambdaSettings:
             ("LAMBDA_CONCURRENCY", "concurrency"),
             ("IMPORT_CONCURRENCY", "import_concurrency"),
             ("MAINTENANCE_CONCURRENCY", "maintenance_concurrency"),
+            ("MAINTENANCE_TIMEOUT_SECONDS", "maintenance_timeout_seconds"),
             ("LAMBDA_IDLE_SECONDS", "idle_seconds"),
             ("LAMBDA_MAX_WORKERS", "max_workers"),
         ):
@@ -90,7 +96,20 @@ class LambdaSettings:
                 raise ValueError(f"{name} must be a whole number of at least 1, got {raw!r}")
             values[attr] = int(raw)
         values["reports"] = env.get("LAMBDA_REPORTS", "").strip().lower() in ("1", "true", "yes")
+        if values.get("maintenance_timeout_seconds", 0) > VISIBILITY_TIMEOUT_SECONDS:
+            # SQS hands a message out again after its visibility timeout: a longer run would
+            # see its own job redelivered while it still holds it.
+            raise ValueError(
+                f"MAINTENANCE_TIMEOUT_SECONDS must be at most the queues' visibility timeout "
+                f"({VISIBILITY_TIMEOUT_SECONDS} s)"
+            )
         return cls(**values)
+
+    def reported_timeout(self, function: str, default: float) -> float:
+        """The timeout ``function``'s context reports."""
+        if function == MAINTENANCE_FUNCTION:
+            return float(self.maintenance_timeout_seconds)
+        return default
 
     def concurrency_of(self, function: str) -> int:
         if function == IMPORT_FUNCTION:
@@ -275,6 +294,7 @@ class Lambdas:
                 error={"errorType": "ResourceNotFoundException", "errorMessage": message},
             )
         reported, timeout = timeouts_of(function)
+        reported = self.settings.reported_timeout(function, reported)
         if function in self._timeouts:
             reported = timeout = self._timeouts[function]
         try:

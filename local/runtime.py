@@ -11,9 +11,9 @@ It speaks length-prefixed JSON frames (8-byte big-endian length, then UTF-8 JSON
 stdin and original stdout: first ``{"ready": true}`` (or ``{"ready": false, "error": ...}``
 when the handler cannot be imported), then one reply per request ``{"event", "context"}``:
 ``{"result": ...}`` or ``{"error": {"errorType", "errorMessage", "stackTrace"}}``, the payload
-Lambda returns for an unhandled error. The handler's own output (print, loggers) goes to
-stderr, the stack's console. Ctrl-C is left to the parent (it stops every worker), and a
-worker whose parent is gone exits.
+Lambda returns for an unhandled error (or for a result past its 6 MB response limit). The
+handler's own output (print, loggers) goes to stderr, the stack's console. Ctrl-C is left to
+the parent (it stops every worker), and a worker whose parent is gone exits.
 """
 
 from __future__ import annotations
@@ -37,6 +37,22 @@ from .events import LambdaContext
 HEADER = struct.Struct("!Q")
 FUNCTIONS_DIR = Path(__file__).resolve().parent.parent / "functions"
 PARENT_CHECK_SECONDS = 0.5
+
+
+# Lambda's limit on a synchronous invocation's result, as the Python 3.13 runtime writes it
+# (JSON, non-ASCII text as is): past it the caller gets this error, not the result (API
+# Gateway then answers 502; a function invoking another gets a function error).
+MAX_RESPONSE_BYTES = 6 * 1024 * 1024
+TOO_LARGE = {
+    "errorType": "Function.ResponseSizeTooLarge",
+    "errorMessage": (
+        f"Response payload size exceeded maximum allowed payload size ({MAX_RESPONSE_BYTES} bytes)."
+    ),
+}
+
+
+def payload_size(result: Any) -> int:
+    return len(json.dumps(result, default=_lambda_default, ensure_ascii=False).encode("utf-8"))
 
 
 def encode(payload: Any) -> bytes:
@@ -132,9 +148,13 @@ def main(function: str, functions_dir: Path = FUNCTIONS_DIR) -> int:
         else:
             try:
                 frame = encode({"result": result, "report": _report(began)})
+                too_large = payload_size(result) > MAX_RESPONSE_BYTES
             except (TypeError, ValueError) as exc:
                 failure = error_payload(exc, "Runtime.MarshalError")
                 frame = encode({"error": failure, "report": _report(began)})
+            else:
+                if too_large:  # Lambda refuses the result after the function ran
+                    frame = encode({"error": TOO_LARGE, "report": _report(began)})
         replies.write(frame)
         replies.flush()
 

@@ -7,11 +7,14 @@ body bytes; the proxy event then runs in a worker process of the route's functio
 over the limit are refused with 413 in the error envelope from ``Content-Length`` alone,
 before the body is read (also before ``100 Continue``), as API Gateway refuses oversized
 payloads. A function that raises or crashes is a 500 ``internal_error`` with the
-invocation's request id; one that outlives its timeout is API Gateway's 504.
+invocation's request id; one that outlives its timeout is API Gateway's 504. What the HTTP
+server itself refuses (a request line over 64 KB: 414, oversized headers: 431, any method it
+cannot route: 405 with ``Allow``) is answered in the same envelope, never an HTML page.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -19,7 +22,7 @@ from urllib.parse import urlsplit
 
 from datasets_core.errors import PayloadTooLarge
 
-from .dispatch import HttpResponse, resolve, to_http
+from .dispatch import HttpResponse, envelope, resolve, to_http
 from .lambdas import Lambdas, Outcome
 
 # An oversized body is read and discarded up to this size after the 413, so the client (which
@@ -44,7 +47,9 @@ def answer(method: str, path: str, outcome: Outcome) -> HttpResponse:
     elif outcome.kind == "timeout":
         return _error(504, "timeout", "The request took too long.", {"request_id": outcome.request_id})
     elif outcome.kind == "throttled":
-        return _error(429, "rate_limited", "Too many requests at once; retry shortly.", {})
+        return _error(
+            429, "rate_limited", "Too many requests at once; retry shortly.", {}, {"Retry-After": "1"}
+        )
     elif outcome.kind == "stopped":
         return _error(503, "unavailable", "The local stack is stopping.", {})
     else:
@@ -58,13 +63,28 @@ def answer(method: str, path: str, outcome: Outcome) -> HttpResponse:
     )
 
 
-def _error(status: int, code: str, message: str, details: dict) -> HttpResponse:
-    body = json.dumps({"error": {"code": code, "message": message, "details": details}}).encode()
-    return HttpResponse(status, {"Content-Type": "application/json"}, body)
+def _error(
+    status: int, code: str, message: str, details: dict, headers: dict[str, str] | None = None
+) -> HttpResponse:
+    return envelope(status, code, message, details, headers)
 
 
 class _TooLarge(Exception):
     pass
+
+
+# http.server reads a request line of at most 64 KB (65,536 bytes: method, URL and version).
+MAX_REQUEST_LINE_BYTES = 65_536
+_PROTOCOL_ERRORS: dict[int, tuple[str, str, dict]] = {
+    414: (
+        "uri_too_long",
+        f"The request line (method, URL and version) is longer than {MAX_REQUEST_LINE_BYTES:,} bytes. "
+        "Shorten the query string: fewer or shorter filters, or a bulk write's 'where' in a body.",
+        {"limit_bytes": MAX_REQUEST_LINE_BYTES},
+    ),
+    431: ("headers_too_large", "The request has too many headers, or one too long.", {}),
+    505: ("http_version_not_supported", "Send HTTP/1.1 (or HTTP/1.0).", {}),
+}
 
 
 class ApiRequestHandler(BaseHTTPRequestHandler):
@@ -105,6 +125,36 @@ class ApiRequestHandler(BaseHTTPRequestHandler):
         if name.startswith("do_"):
             return self._serve
         raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What ``http.server`` refuses before any route is known (a request line over 64 KB,
+        too many or too long headers, a malformed request line, an HTTP version it does not
+        speak), in the error envelope rather than its HTML page; the connection is closed."""
+        status = int(code)
+        self.log_error("code %d, message %s", status, message)
+        error_code, text, details = _PROTOCOL_ERRORS.get(
+            status, ("bad_request" if status < 500 else "internal_error", message or "Bad request.", {})
+        )
+        self.close_connection = True
+        # A request line refused before its version was read leaves http.server assuming
+        # HTTP/0.9, which it answers with no status line or headers at all.
+        if self.request_version == "HTTP/0.9":
+            self.request_version = "HTTP/1.0"
+        if status in (414, 431):
+            self._drain_head()
+        self._send_json(status, error_code, text, details, close=True)
+
+    def _drain_head(self) -> None:
+        """Read what is left of a refused request's head, so that closing the connection does
+        not reset it under a client still sending (it would see a reset, not our answer)."""
+        with contextlib.suppress(OSError, ValueError):
+            self.connection.settimeout(2)
+            read = 0
+            while read < DRAIN_LIMIT:
+                line = self.rfile.readline(1 << 16)
+                read += len(line)
+                if line in (b"", b"\r\n", b"\n"):
+                    return
 
     # --- body --------------------------------------------------------------------------------
     def handle_expect_100(self) -> bool:

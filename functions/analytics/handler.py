@@ -15,7 +15,9 @@ from datasets_core.store import datasets
 ACTIONS = {
     "query": lambda dataset, arguments: service.query(dataset, arguments["params"]),
     "count": lambda dataset, arguments: service.count(dataset, arguments["params"]),
-    "match": lambda dataset, arguments: service.match(dataset, arguments.get("where")),
+    "match": lambda dataset, arguments: service.match(
+        dataset, arguments.get("where"), arguments.get("limit")
+    ),
     "profile": lambda dataset, arguments: service.profile(dataset, arguments.get("params", {})),
     "export": lambda dataset, arguments: service.export(dataset, arguments.get("params", {})),
 }

@@ -121,6 +121,13 @@ def _error_responses(codes: Iterable[str]) -> dict[str, Any]:
             "description": "Error codes: " + ", ".join(f"`{code}`" for code in listed) + ".",
             "content": {"application/json": {"schema": _ERROR_REF, "example": example}},
         }
+        if status == 429:
+            responses[str(status)]["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying (the key's rate window ends then).",
+                    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+                }
+            }
     return responses
 
 

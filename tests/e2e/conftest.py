@@ -4,7 +4,9 @@ One stack per test session, on free ports, driven over HTTP (requests), through 
 endpoint and its Lambda Invoke endpoint (boto3). It runs with ``KEY_CACHE_SECONDS=0``: each
 function's worker processes keep their own key cache, which keeps a revoked key valid for up
 to 30 s by design (SPEC §3: "effective within 60 s"); the setting makes revocation observable
-at once without sleeping.
+at once without sleeping. Its default per-key rate limit is raised out of the way of tests that
+drive many concurrent requests with one key (``DEFAULT_RATE_LIMIT``); the rate-limit test sets
+a plan of its own.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ SETTINGS_ENV = {
     "DROP_BUCKET",
     "DROP_PREFIX",
     "KEY_CACHE_SECONDS",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_RATE_WINDOW_SECONDS",
     "LAMBDA_CONCURRENCY",
     "IMPORT_CONCURRENCY",
     "MAINTENANCE_CONCURRENCY",
@@ -125,8 +129,10 @@ def _healthy(stack: Stack) -> bool:
             f"the local stack exited with {stack.process.returncode}:\n" + "\n".join(stack.output)
         )
     try:
+        # The first request starts the health function's worker: on a busy machine that can
+        # take longer than one poll's timeout, which is then only another poll.
         return requests.get(stack.base_url + "/health", timeout=1).status_code == 200
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
         return False
 
 
@@ -143,9 +149,10 @@ def local_stack(log_dir: Path, **extra_env: str) -> Iterator[Stack]:
         LAMBDA_PORT=str(lambda_port),
         BOOTSTRAP_API_KEY=api_key,
         KEY_CACHE_SECONDS="0",
+        DEFAULT_RATE_LIMIT="100000",
         PYTHONUNBUFFERED="1",
-        **extra_env,
     )
+    env.update(extra_env)
     process = subprocess.Popen(
         [sys.executable, "-m", "local"],
         cwd=REPO,

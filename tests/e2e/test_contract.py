@@ -11,13 +11,18 @@ tests sharing the stack. Path parameters naming a dataset or row are pointed at 
 dataset of that workspace, so the generated queries and writes reach the real logic instead
 of stopping at ``dataset_not_found``.
 
-Extra cases at the end send what generators rarely produce: bodies that are not UTF-8, JSON
-nested 1,000 levels deep, numbers past any range.
+Extra cases at the end send what generators rarely produce, to every operation of the
+document that takes a body (derived from it, so new endpoints are covered): bodies that are
+not UTF-8 (one byte ``\x80``), JSON nested past the parser's limit, and each documented example
+body with extreme values at each leaf (numbers past any range, 39-digit integers, ``-0``,
+``1e-400``, nesting of 990 levels, a lone surrogate); and ``offset`` of 20 digits on every
+operation. None may be a 5xx; every answer is in the envelope.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from typing import Any
 
@@ -137,35 +142,167 @@ def _is_uuid(value: Any) -> bool:
 
 
 # --- inputs generators rarely produce --------------------------------------------------------
+# Every operation of the document that takes a body (a new endpoint is covered by appearing
+# there), with its path parameters pointed at the target's dataset and rows.
+BODY_OPERATIONS = [
+    (method.upper(), path, operation["operationId"])
+    for path, operations in DOCUMENT["paths"].items()
+    for method, operation in operations.items()
+    if "requestBody" in operation
+]
+# Answers that are documents, not envelopes: the OpenAPI document, Swagger UI's page and files.
+NOT_ENVELOPED = {"openapi", "docs", "docs_asset"}
+ALL_OPERATIONS = [
+    (method.upper(), path, operation["operationId"])
+    for path, operations in DOCUMENT["paths"].items()
+    for method, operation in operations.items()
+]
+
+
+def _url(target: Target, path: str, operation: str) -> str:
+    """``path`` with its parameters filled: the target's dataset and first row; ids that exist
+    nowhere for operations that would delete the target, and for keys and imports."""
+    keep = operation in KEEP_GENERATED_IDS
+    values = {
+        "dataset_id": "ds_00000000000000000000" if keep else target.dataset_id,
+        "row_id": target.row_ids[0],
+        "key_id": "k" * 16,
+        "import_id": "imp_" + "0" * 20,
+        "asset": "swagger-ui.css",
+    }
+    return re.sub(r"\{(\w+)\}", lambda match: values.get(match.group(1), "x"), path)
+
+
+def _examples(path: str, method: str) -> list[Any]:
+    content = DOCUMENT["paths"][path][method.lower()]["requestBody"]["content"]["application/json"]
+    return [example["value"] for example in content.get("examples", {}).values()] or [{}]
+
+
+def _in_the_envelope(answer: requests.Response) -> None:
+    assert answer.status_code < 500, answer.text[:500]
+    assert answer.headers["Content-Type"].startswith("application/json"), answer.headers
+    body = answer.json()
+    assert isinstance(body, dict) and ({"data"} <= body.keys() or {"error"} <= body.keys()), body
+
+
 DEEP = "[" * 1000 + "]" * 1000
 BODIES = {
     "not UTF-8": b'{"name": "\xff\xfe bad"}',
+    "one byte 0x80": b"\x80",
+    "0x80 inside a string": b'{"name": "a\x80b", "rows": [{"name": "a\x80b"}], "set": {"name": "a\x80b"}}',
     "UTF-16": json.dumps({"name": "utf16"}).encode("utf-16"),
     "nested 1,000 levels": ('{"rows": [{"deep": ' + DEEP + "}]}").encode(),
     "nested 100,000 levels": b"[" * 100_000,
     "number 1e400": b'{"rows": [{"amount": 1e400}], "name": 1e400, "set": {"amount": 1e400}}',
     "number of 5,000 digits": b'{"name": ' + b"9" * 5000 + b', "rows": [{"amount": ' + b"9" * 5000 + b"}]}",
 }
-WRITES = [
-    ("POST", "/datasets"),
-    ("PATCH", "/datasets/{dataset}"),
-    ("POST", "/keys"),
-    ("POST", "/datasets/{dataset}/rows"),
-    ("PATCH", "/datasets/{dataset}/rows"),
-    ("DELETE", "/datasets/{dataset}/rows"),
-    ("PATCH", "/datasets/{dataset}/rows/{row}"),
-    ("PUT", "/datasets/{dataset}/rows/{row}"),
-    ("POST", "/datasets/{dataset}/uploads"),
-]
 
 
 @pytest.mark.parametrize("body", BODIES.values(), ids=BODIES.keys())
-@pytest.mark.parametrize(("method", "path"), WRITES, ids=[f"{m} {p}" for m, p in WRITES])
-def test_unreadable_bodies_are_400_invalid_body(target: Target, method: str, path: str, body: bytes) -> None:
-    url = path.format(dataset=target.dataset_id, row=target.row_ids[0])
+@pytest.mark.parametrize(
+    ("method", "path", "operation"), BODY_OPERATIONS, ids=[o for _, _, o in BODY_OPERATIONS]
+)
+def test_unreadable_bodies_are_400_invalid_body(
+    target: Target, method: str, path: str, operation: str, body: bytes
+) -> None:
+    url = _url(target, path, operation)
     answer = target.call(method, url, data=body, headers={"Content-Type": "application/json"})
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["code"] == "invalid_body"
+
+
+# JSON values placed at every leaf of every documented example body: numbers past DynamoDB's
+# range and precision (and past a float's), negative zero, nesting just under the parser's
+# limit (990 levels, in arrays and in objects), a lone surrogate (valid JSON, not Unicode).
+EXTREMES = {
+    "1e400": "1e400",
+    "-1e400": "-1e400",
+    "1e-400": "1e-400",
+    "39 digits": "9" * 39,
+    "-0": "-0",
+    "-0.0": "-0.0",
+    "990 arrays": "[" * 990 + "]" * 990,
+    "990 objects": '{"a":' * 990 + "null" + "}" * 990,
+    "lone surrogate": '"\\ud800"',
+}
+_HOLE = "\u0000extreme\u0000"
+
+
+def _leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [leaf for key, item in value.items() for leaf in _leaves(item, (*path, key))]
+    if isinstance(value, list):
+        return [leaf for index, item in enumerate(value) for leaf in _leaves(item, (*path, index))]
+    return [path]
+
+
+def _with(value: Any, path: tuple[Any, ...], replacement: Any) -> Any:
+    if not path:
+        return replacement
+    copy = dict(value) if isinstance(value, dict) else list(value)
+    copy[path[0]] = _with(value[path[0]], path[1:], replacement)  # type: ignore[index]
+    return copy
+
+
+def _bodies(example: Any, extreme: str) -> list[bytes]:
+    """``example`` with each leaf in turn, then every leaf at once, replaced by ``extreme``."""
+    paths = _leaves(example)
+    texts = [json.dumps(_with(example, path, _HOLE)) for path in paths]
+    everywhere = example
+    for path in paths:
+        everywhere = _with(everywhere, path, _HOLE)
+    texts.append(json.dumps(everywhere))
+    hole = json.dumps(_HOLE)
+    return [text.replace(hole, extreme).encode() for text in dict.fromkeys(texts)]
+
+
+@pytest.fixture(scope="module")
+def scratch(target: Target) -> Target:
+    """A second dataset of the contract workspace for writes that change rows (a bulk delete
+    of ``where amount = -0`` must not empty the dataset the generated cases read)."""
+    scratch = Target.__new__(Target)
+    scratch.stack, scratch.key = target.stack, target.key
+    created = target.call("POST", "/datasets", json={"name": "contract scratch " + uuid.uuid4().hex[:8]})
+    assert created.status_code == 201, created.text
+    scratch.dataset_id = created.json()["data"]["id"]
+    rows = [{"email": f"s{i}@acme.io", "amount": i, "name": "s", "status": "active"} for i in range(20)]
+    inserted = target.call("POST", f"/datasets/{scratch.dataset_id}/rows", json={"rows": rows})
+    assert inserted.status_code == 201, inserted.text
+    scratch.row_ids = [row["id"] for row in inserted.json()["data"]["rows"]]
+    return scratch
+
+
+@pytest.mark.parametrize("extreme", EXTREMES.values(), ids=EXTREMES.keys())
+@pytest.mark.parametrize(
+    ("method", "path", "operation"), BODY_OPERATIONS, ids=[o for _, _, o in BODY_OPERATIONS]
+)
+def test_extreme_values_anywhere_in_a_body_are_never_a_server_error(
+    scratch: Target, method: str, path: str, operation: str, extreme: str
+) -> None:
+    url = _url(scratch, path, operation)
+    for example in _examples(path, method):
+        for body in _bodies(example, extreme):
+            answer = scratch.call(method, url, data=body, headers={"Content-Type": "application/json"})
+            _in_the_envelope(answer)
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "operation"), ALL_OPERATIONS, ids=[o for _, _, o in ALL_OPERATIONS]
+)
+def test_an_offset_of_20_digits_is_never_a_server_error(
+    scratch: Target, method: str, path: str, operation: str
+) -> None:
+    # On every operation: refused where offset pages, ignored or refused elsewhere, never a 5xx.
+    url = _url(scratch, path, operation) + "?offset=99999999999999999999"
+    body = (
+        json.dumps(_examples(path, method)[0]).encode()
+        if (method, path, operation) in BODY_OPERATIONS
+        else None
+    )
+    answer = scratch.call(method, url, data=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code < 500, answer.text[:500]
+    if operation not in NOT_ENVELOPED:
+        _in_the_envelope(answer)
 
 
 QUERIES = {

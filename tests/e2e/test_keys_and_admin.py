@@ -74,6 +74,24 @@ def test_set_plan_limits_the_number_of_datasets(stack: Stack) -> None:
     assert error(second)["code"] == "plan_limit_exceeded"
 
 
+def test_set_plan_limits_each_keys_requests(stack: Stack) -> None:
+    # A limit of 3 requests per hour-long window (no window ends during the test).
+    workspace = unique("limited")
+    key = create_key_with_admin(stack, workspace, "datasets:read")
+    other = create_key_with_admin(stack, workspace, "datasets:read")
+    result = stack.admin("set-plan", "--workspace", workspace, "--rate-limit", "3", "--rate-window", "3600")
+    assert result.returncode == 0, result.stderr
+    assert "rate limit 3 requests per 3600 s per key" in result.stdout
+
+    answers = [stack.request("GET", "/datasets", key=key) for _ in range(5)]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 429, 429]
+    refused = answers[-1]
+    assert error(refused)["code"] == "rate_limited"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+    # Each key has its own count.
+    assert stack.request("GET", "/datasets", key=other).status_code == 200
+
+
 def test_admin_lists_and_revokes_keys(stack: Stack) -> None:
     workspace = unique("ops")
     key = create_key_with_admin(stack, workspace, "datasets:read")

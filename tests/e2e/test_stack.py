@@ -62,10 +62,53 @@ def test_unknown_route_is_404_in_the_envelope(stack: Stack) -> None:
         assert response.json()["error"]["code"] == "not_found"
 
 
-def test_wrong_method_is_405(stack: Stack) -> None:
+def test_wrong_method_is_405_with_allow(stack: Stack) -> None:
     response = stack.request("PUT", "/datasets", json={"name": "x"})
     assert response.status_code == 405
     assert response.json()["error"]["code"] == "method_not_allowed"
+    assert response.headers["Allow"] == "GET, POST"
+
+
+def test_every_method_http_server_does_not_know_is_answered_in_the_envelope(stack: Stack) -> None:
+    # TRACE, WebDAV's PROPFIND, a method made up: 405 with Allow where the path exists, else 404.
+    for method in ("TRACE", "PROPFIND", "QUERY", "BREW"):
+        on_route = stack.request(method, "/datasets/abc/rows")
+        assert on_route.status_code == 405, (method, on_route.text)
+        assert on_route.headers["Content-Type"] == "application/json"
+        assert on_route.json()["error"]["code"] == "method_not_allowed"
+        assert on_route.headers["Allow"] == "DELETE, GET, PATCH, POST"
+        elsewhere = stack.request(method, "/nowhere")
+        assert elsewhere.status_code == 404 and elsewhere.json()["error"]["code"] == "not_found"
+
+
+def test_a_url_over_64_kb_is_414_in_the_envelope(stack: Stack) -> None:
+    response = stack.request("GET", "/datasets?q=" + "a" * 70_000)
+    assert response.status_code == 414
+    assert response.headers["Content-Type"] == "application/json"
+    error = response.json()["error"]
+    assert error["code"] == "uri_too_long" and error["details"] == {"limit_bytes": 65_536}
+    # A long URL under the limit still reaches its function.
+    long_enough = stack.request("GET", "/datasets", params={"q": "a" * 60_000})
+    assert long_enough.status_code == 200, long_enough.text[:300]
+
+
+def test_too_many_headers_is_431_in_the_envelope(stack: Stack) -> None:
+    headers = {f"X-Extra-{n}": "1" for n in range(120)}
+    response = stack.request("GET", "/datasets", headers=headers)
+    assert response.status_code == 431
+    assert response.json()["error"]["code"] == "headers_too_large"
+    assert stack.request("GET", "/health").status_code == 200
+
+
+def test_a_malformed_request_line_is_400_in_the_envelope(stack: Stack) -> None:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", stack.port), timeout=10) as sock:
+        sock.sendall(b"GET /v1/health HTTP/1.1 extra\r\nHost: x\r\n\r\n")
+        answer = sock.recv(65536).decode()
+    head, _, body = answer.partition("\r\n\r\n")
+    assert head.startswith("HTTP/1.1 400") and "application/json" in head
+    assert '"code": "bad_request"' in body
 
 
 def test_body_over_6_mb_is_413_before_any_handler(stack: Stack) -> None:

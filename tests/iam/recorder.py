@@ -258,14 +258,15 @@ def call_as(function: str, handler: Callable[[Any, Any], Any], event: Any, conte
     """Run ``handler`` as the Lambda function ``function``: its AWS calls are recorded as its own.
 
     Lambda functions never share a container, but the tests run every handler in one process.
-    The API key cache is the one per-container cache holding data: it is emptied whenever the
-    invoked function changes, so each function makes (and is recorded making) its own key
-    lookup instead of riding on the previous function's.
+    The per-container caches holding data (API keys, the rate limiter's plans and slices) are
+    emptied whenever the invoked function changes, so each function makes (and is recorded
+    making) its own key lookup and rate count instead of riding on the previous function's.
     """
-    from datasets_core import auth
+    from datasets_core import auth, ratelimit
 
     if _last_function[0] != function:
         auth.forget_cached_keys()
+        ratelimit.forget()
         _last_function[0] = function
     RECORDER.invoked(function)
     token = CURRENT_FUNCTION.set(function)

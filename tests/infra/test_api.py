@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 
 from datasets_core.config import Settings
-from infra.api import GATEWAY_RESPONSES, MAX_BODY_BYTES, METHOD_NOT_ALLOWED
+from infra.api import GATEWAY_RESPONSES, MAX_BODY_BYTES, METHOD_NOT_ALLOWED, allow_header
 from routes import ROUTES, Route
 from tests.infra.cfn import Synth
 
@@ -44,14 +44,28 @@ def test_every_resource_with_methods_answers_405_for_other_methods(synth: Synth)
     route_paths = {route.path for route in ROUTES.values()}
     any_methods = {path: props for verb, path, props in synth.methods() if verb == "ANY"}
     assert set(any_methods) == route_paths
-    for props in any_methods.values():
+    for path, props in any_methods.items():
         integration = props["Integration"]
         assert integration["Type"] == "MOCK"
         assert integration["RequestTemplates"]["application/json"] == '{"statusCode": 405}'
         [response] = integration["IntegrationResponses"]
         assert response["StatusCode"] == "405"
         assert json.loads(response["ResponseTemplates"]["application/json"]) == METHOD_NOT_ALLOWED
-        assert props["MethodResponses"] == [{"StatusCode": "405"}]
+        # The 405 says which methods the path has, as the local server does (RFC 9110 §15.5.6).
+        methods = sorted(route.method for route in ROUTES.values() if route.path == path)
+        assert response["ResponseParameters"] == {"method.response.header.Allow": f"'{', '.join(methods)}'"}
+        assert props["MethodResponses"] == [
+            {"StatusCode": "405", "ResponseParameters": {"method.response.header.Allow": True}}
+        ]
+
+
+def test_the_local_server_and_the_gateway_say_the_same_allow() -> None:
+    from local.dispatch import resolve
+
+    refused = resolve("TRACE", "/v1/datasets/abc/rows")
+    assert not isinstance(refused, tuple) and refused.status == 405
+    methods = [route.method for route in ROUTES.values() if route.path == "/datasets/{dataset_id}/rows"]
+    assert refused.headers["Allow"] == allow_header(methods) == "DELETE, GET, PATCH, POST"
 
 
 def test_stage_v1_throttling_tracing_and_access_logs(synth: Synth) -> None:

@@ -140,18 +140,34 @@ def test_route_roles_hold_exactly_their_capabilities(synth: Synth, route: Route)
     fn = route.function
     statements = synth.statements(fn)
     meta_updates = [s for s in statements if "dynamodb:UpdateItem" in _as_list(s["Action"])]
-    # then the key lookup of authenticated routes updates only last_used_at of KEY# items,
-    key_touch = [s for s in meta_updates if "Condition" in s]
+    # then the key lookup of authenticated routes updates only last_used_at of KEY# items, and
+    # their rate limit only the counter attributes of RATE#KEY# items (reading RATE#WS# plans),
+    conditioned = [s for s in statements if "Condition" in s]
     if route.scope is None:
-        assert key_touch == []
+        assert conditioned == []
     else:
-        [touch] = key_touch
-        assert touch["Resource"] == {"Fn::GetAtt": [tables.META.logical_id, "Arn"]}
+        meta = {"Fn::GetAtt": [tables.META.logical_id, "Arn"]}
+        [touch, counter] = sorted(
+            (s for s in meta_updates if "Condition" in s),
+            key=lambda s: s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"][0],
+        )
+        assert touch["Resource"] == counter["Resource"] == meta
         assert touch["Condition"] == {
             "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["KEY#*"]},
             "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "sk", "last_used_at"]},
             "StringEqualsIfExists": {"dynamodb:ReturnValues": ["NONE"]},
         }
+        assert counter["Condition"] == {
+            "ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["RATE#KEY#*"]},
+            "ForAllValues:StringEquals": {"dynamodb:Attributes": ["pk", "sk", "granted", "expires_at_epoch"]},
+            "StringEquals": {"dynamodb:ReturnValues": ["UPDATED_NEW"]},
+        }
+        reads = sorted(
+            s["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
+            for s in conditioned
+            if s["Action"] == "dynamodb:GetItem"
+        )
+        assert reads == [["KEY#*"], ["RATE#WS#*"]]
     # and apart from logs, tracing and the key lookup, the role allows exactly its capabilities.
     data = {
         (action, _compact(resource))

@@ -17,7 +17,7 @@ import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
 
-from datasets_core import auth, aws
+from datasets_core import auth, aws, ratelimit
 from datasets_core.config import settings
 from datasets_core.logic import keys
 from datasets_core.store import rows as row_store
@@ -72,12 +72,31 @@ def _record_aws_calls() -> Iterator[None]:
     original = local_dispatch.handler_for
 
     def handler_for(route: Any) -> Any:
-        return functools.partial(recorder.call_as, route.function, original(route))
+        return within_lambda_limit(functools.partial(recorder.call_as, route.function, original(route)))
 
     local_dispatch.handler_for = handler_for  # type: ignore[assignment]
     yield
     local_dispatch.handler_for = original  # type: ignore[assignment]
     recorder.uninstall()
+
+
+# Lambda refuses a function's result past 6 MB (API Gateway then answers 502); moto and the
+# in-process calls here do not, so every result is weighed as the Python 3.13 runtime writes it.
+LAMBDA_PAYLOAD_BYTES = 6 * 1024 * 1024
+
+
+def lambda_payload_bytes(result: Any) -> int:
+    return len(json.dumps(result, ensure_ascii=False).encode())
+
+
+def within_lambda_limit(handler: Any) -> Any:
+    def call(event: Any, context: Any) -> Any:
+        result = handler(event, context)
+        size = lambda_payload_bytes(result)
+        assert size <= LAMBDA_PAYLOAD_BYTES, f"Lambda would refuse this {size:,}-byte result"
+        return result
+
+    return call
 
 
 class Client:
@@ -133,6 +152,9 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     # Tests force interleavings themselves: no purge delay, no change-log margin.
     monkeypatch.setenv("PURGE_DELAY_SECONDS", "0")
+    # Tests call handlers back to back with one key: the per-key limit (still counted, its
+    # calls recorded) is raised out of their way; tests of the limit set a workspace's plan.
+    monkeypatch.setenv("DEFAULT_RATE_LIMIT", "1000000")
     monkeypatch.setenv("CUT_MARGIN_SECONDS", "0")
     with mock_aws():
         sqs = boto3.client("sqs")
@@ -143,6 +165,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         settings.cache_clear()
         aws.reset()
         auth.forget_cached_keys()
+        ratelimit.forget()
         create_local_tables(boto3.client("dynamodb"))
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket=settings().drop_bucket)
@@ -154,13 +177,14 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         settings.cache_clear()
         aws.reset()
         auth.forget_cached_keys()
+        ratelimit.forget()
 
 
 @pytest.fixture(autouse=True)
 def analytics_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """API functions call the analytics function through ``datasets_core.invoke.invoke``
     (Lambda's Invoke API); here it runs in this process, with the payload serialized as
-    Lambda would."""
+    Lambda would, and its answer held to Lambda's 6 MB."""
     from datasets_core import invoke, jsonutil
 
     def invoke_in_process(function_name: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -169,7 +193,9 @@ def analytics_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
         request = {"FunctionName": function_name, "InvocationType": "RequestResponse"}
         recorder.RECORDER.record(recorder.summarize("lambda", "Invoke", request, presign=False), None)
         event = json.loads(json.dumps(payload))  # Lambda hands the payload over as JSON
-        answer = recorder.invoke("analytics", event, LambdaContext("analytics"))
+        answer = within_lambda_limit(functools.partial(recorder.invoke, "analytics"))(
+            event, LambdaContext("analytics")
+        )
         return dict(jsonutil.loads(json.loads(json.dumps(answer))["json"]))
 
     monkeypatch.setattr(invoke, "invoke", invoke_in_process)

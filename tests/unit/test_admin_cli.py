@@ -39,8 +39,11 @@ def test_workspace_must_be_a_plain_name(capsys: pytest.CaptureFixture[str]) -> N
 
 def test_set_plan_needs_a_limit(capsys: pytest.CaptureFixture[str]) -> None:
     assert admin.main(["set-plan", "--workspace", "w"]) == 2
-    assert "--max-rows and/or --max-datasets" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert all(flag in err for flag in ("--max-rows", "--max-datasets", "--rate-limit", "--rate-window"))
     assert admin.main(["set-plan", "--workspace", "w", "--max-rows", "-1"]) == 2
+    assert admin.main(["set-plan", "--workspace", "w", "--rate-limit", "0"]) == 2
+    assert admin.main(["set-plan", "--workspace", "w", "--rate-window", "3601"]) == 2
 
 
 def test_no_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:

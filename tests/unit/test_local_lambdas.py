@@ -264,3 +264,38 @@ def test_a_proxy_result_is_the_http_answer() -> None:
 )
 def test_function_names_and_arns(identifier: str, name: str) -> None:
     assert function_name(identifier) == name
+
+
+def test_the_maintenance_context_reports_the_configured_timeout(
+    make: Callable[..., Lambdas], functions: Path
+) -> None:
+    # MAINTENANCE_TIMEOUT_SECONDS: background jobs see a short deadline and continue sooner.
+    remaining = "def handler(event, context):\n    return context.get_remaining_time_in_millis()\n"
+    for name in ("maintenance", "import_file"):
+        (functions / name).mkdir()
+        (functions / name / "__init__.py").write_text("")
+        (functions / name / "handler.py").write_text(remaining)
+    lambdas = make(LambdaSettings.from_env({"MAINTENANCE_TIMEOUT_SECONDS": "6"}))
+    short, other = lambdas.invoke("maintenance", {}), lambdas.invoke("import_file", {})
+    assert 0 < short.result <= 6_000 < other.result <= 30_000
+    assert LambdaSettings().maintenance_timeout_seconds == 30
+    with pytest.raises(ValueError, match="visibility timeout"):
+        LambdaSettings.from_env({"MAINTENANCE_TIMEOUT_SECONDS": "31"})
+
+
+def test_a_result_past_lambdas_6_mb_is_an_error_as_on_lambda(
+    make: Callable[..., Lambdas], functions: Path
+) -> None:
+    # Lambda weighs the result as JSON: 4 MB of double quotes is 8 MB there.
+    (functions / "big").mkdir()
+    (functions / "big" / "__init__.py").write_text("")
+    (functions / "big" / "handler.py").write_text(
+        "def handler(event, context):\n    return {'body': event['char'] * event['count']}\n"
+    )
+    lambdas = make()
+    fits = lambdas.invoke("big", {"char": "x", "count": 6 * 1024 * 1024 - 100})
+    assert fits.ok and len(fits.result["body"]) == 6 * 1024 * 1024 - 100
+    for char, count in (("x", 6 * 1024 * 1024), ('"', 4 * 1024 * 1024)):
+        refused = lambdas.invoke("big", {"char": char, "count": count})
+        assert refused.kind == "error" and refused.error is not None
+        assert refused.error["errorType"] == "Function.ResponseSizeTooLarge"

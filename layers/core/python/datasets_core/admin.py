@@ -4,6 +4,7 @@
                               [--name N] [--expires-at ISO]
     datasets-admin revoke-key KEY_ID
     datasets-admin set-plan --workspace W [--max-rows N] [--max-datasets N]
+                            [--rate-limit N] [--rate-window SECONDS]
     datasets-admin list-keys --workspace W [--json]
 
 Target: the local stack by default (``AWS_ENDPOINT_URL`` if set, else
@@ -75,6 +76,19 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return int(text)
+
+
+def _window(text: str) -> int:
+    seconds = _positive(text)
+    if seconds > 3600:
+        raise argparse.ArgumentTypeError(f"a rate window is 1 to 3600 seconds, got {text!r}")
+    return seconds
+
+
 def build_parser() -> argparse.ArgumentParser:
     target = argparse.ArgumentParser(add_help=False)
     group = target.add_argument_group("target (default: the local stack of `make run`)")
@@ -105,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--workspace", required=True, type=_workspace)
     plan.add_argument("--max-rows", type=_count, default=None)
     plan.add_argument("--max-datasets", type=_count, default=None)
+    plan.add_argument(
+        "--rate-limit", type=_positive, default=None, help="requests per window, per API key (default 100)"
+    )
+    plan.add_argument(
+        "--rate-window", type=_window, default=None, help="the rate limit's window in seconds (default 1)"
+    )
     plan.set_defaults(run=set_plan)
 
     show = commands.add_parser("show-workspace", parents=[target], help="a workspace's plan and usage (JSON)")
@@ -243,10 +263,17 @@ def revoke_key(args: argparse.Namespace) -> int:
 def set_plan(args: argparse.Namespace) -> int:
     from .store import workspaces
 
-    plan = workspaces.set_plan(args.workspace, max_rows=args.max_rows, max_datasets=args.max_datasets)
+    plan = workspaces.set_plan(
+        args.workspace,
+        max_rows=args.max_rows,
+        max_datasets=args.max_datasets,
+        rate_limit=args.rate_limit,
+        rate_window_seconds=args.rate_window,
+    )
     print(
         f"Workspace '{args.workspace}': max_rows={plan['max_rows']} (used {plan['row_count']}), "
-        f"max_datasets={plan['max_datasets']} (used {plan['dataset_count']})"
+        f"max_datasets={plan['max_datasets']} (used {plan['dataset_count']}), "
+        f"rate limit {plan['rate_limit']} requests per {plan['rate_window_seconds']} s per key"
     )
     return 0
 
@@ -295,8 +322,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
-    if args.command == "set-plan" and args.max_rows is None and args.max_datasets is None:
-        print("datasets-admin: set-plan needs --max-rows and/or --max-datasets", file=sys.stderr)
+    if args.command == "set-plan" and all(
+        getattr(args, name) is None for name in ("max_rows", "max_datasets", "rate_limit", "rate_window")
+    ):
+        print(
+            "datasets-admin: set-plan needs --max-rows, --max-datasets, --rate-limit and/or --rate-window",
+            file=sys.stderr,
+        )
         return 2
     run: Callable[[argparse.Namespace], int] = args.run
     from botocore.exceptions import BotoCoreError, ClientError

@@ -44,6 +44,15 @@ class ListMeta(_Answer):
     offset: int
 
 
+class ChangesMeta(ListMeta):
+    cut_at_bytes: bool | None = Field(
+        default=None, description="True when the page stopped early to keep the answer under 5 MB."
+    )
+    next_offset: int | None = Field(
+        default=None, description="With `cut_at_bytes`: the `offset` of the next page."
+    )
+
+
 # --- meta ---------------------------------------------------------------------------------------
 class Health(_Answer):
     status: Literal["ok"]
@@ -210,7 +219,14 @@ class RowsMeta(_Answer):
     )
     replica: ReplicaInfo | None = Field(default=None, description="With replica plans: the snapshot read.")
     cut_at_bytes: bool | None = Field(
-        default=None, description="True when the page stopped early to keep the answer under 5 MB."
+        default=None,
+        description="True when the page stopped early to keep the answer under 5 MB (and Lambda's "
+        "6 MB); it continues with `next_cursor` (rows) or `next_offset` (groups, distinct values).",
+    )
+    next_offset: int | None = Field(
+        default=None,
+        description="With `cut_at_bytes` on groups and distinct values (they page by offset): the "
+        "`offset` of the next page.",
     )
 
 
@@ -218,6 +234,11 @@ class Inserted(_Answer):
     inserted: int
     updated: int | None = Field(default=None, description="With `upsert_on` only: rows merged.")
     rows: list[Row]
+    abridged: bool | None = Field(
+        default=None,
+        description="True when `rows` carry only their ids and metadata: the whole echo would not "
+        "fit in a response (or in the record an `Idempotency-Key` replay answers from).",
+    )
 
 
 class Updated(_Answer):

@@ -33,6 +33,10 @@ class Settings:
     # Plan defaults for a workspace that has no explicit plan (set-plan overrides them).
     default_max_rows: int = 1_000_000
     default_max_datasets: int = 100
+    # Per-key request limit of a workspace that has no rate plan (set-plan --rate-limit):
+    # ``default_rate_limit`` requests per window of ``default_rate_window_seconds``, per key.
+    default_rate_limit: int = 100
+    default_rate_window_seconds: int = 1
 
     # A generation's rows spread over at most this many partition keys (README "Sharding").
     max_shards: int = 32

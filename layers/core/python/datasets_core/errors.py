@@ -9,10 +9,17 @@ class ApiError(Exception):
     status = 500
     code = "internal_error"
 
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self, message: str, details: dict[str, Any] | None = None, *, retry_after: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or {}
+        self.retry_after = retry_after  # seconds; answered as a Retry-After header
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)} if self.retry_after is not None else {}
 
 
 class InvalidQuery(ApiError):
@@ -106,4 +113,6 @@ class PayloadTooLarge(ApiError):
 
 
 class RateLimited(ApiError):
+    """Over a key's request limit (``ratelimit``); always says when to retry."""
+
     status, code = 429, "rate_limited"

@@ -31,7 +31,7 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValida
 from aws_lambda_powertools.event_handler.router import Router
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
-from . import auth, jsonutil
+from . import auth, jsonutil, ratelimit
 from .config import settings
 from .errors import ApiError, InsufficientScope, InvalidBody, PayloadTooLarge, Unauthorized
 from .jsonutil import dumps
@@ -41,6 +41,10 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _NOT_UTF8 = "The request body is not valid UTF-8 (JSON bodies are UTF-8 text)."
 _TOO_DEEP = "The request body is nested too deeply."
 _TOO_LONG = "The request body holds a number with too many digits."
+_NOT_UNICODE = (
+    "The request body holds a \\u escape of a lone surrogate (\\ud800-\\udfff without its pair), "
+    "which is not a character; send text as UTF-8 or escape whole characters."
+)
 # Parameter names a client would put a key under; a value under one of them is checked against
 # the key store too (a foreign-format bootstrap key looks like any other token).
 _KEY_QUERY_PARAMS = {"api_key", "apikey", "key", "access_token", "token", "x-api-key"}
@@ -59,14 +63,25 @@ def powertools_path(path: str) -> str:
     return re.sub(r"\{(\w+)\}", r"<\1>", path)
 
 
-def envelope_error(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+def envelope_error(
+    status: int,
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     body = {"error": {"code": code, "message": message, "details": details or {}}}
     # An error that says when to come back (a replace import writing, a throttle) says it in
     # the standard header too, which HTTP clients' retry logic reads.
     retry_after = (details or {}).get("retry_after_seconds")
-    headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
+    all_headers = dict(headers or {})
+    if retry_after is not None:
+        all_headers.setdefault("Retry-After", str(retry_after))
     return Response(
-        status_code=status, content_type=content_types.APPLICATION_JSON, body=dumps(body), headers=headers
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=dumps(body),
+        headers=all_headers or None,
     )
 
 
@@ -196,7 +211,9 @@ class Api:
         try:
             principal = self._admit(event)
         except ApiError as exc:
-            return _proxy_response(envelope_error(exc.status, exc.code, exc.message, exc.details))
+            return _proxy_response(
+                envelope_error(exc.status, exc.code, exc.message, exc.details, exc.headers)
+            )
         if principal is not None:
             logger.append_keys(workspace=principal.workspace, key_id=principal.key_id)
         request = _as_json_request(event)
@@ -238,6 +255,8 @@ class Api:
             raise InvalidBody(_TOO_DEEP) from exc
         except jsonutil.NumberTooLong as exc:
             raise InvalidBody(_TOO_LONG) from exc
+        except jsonutil.NotUnicode as exc:
+            raise InvalidBody(_NOT_UNICODE) from exc
         except (ValueError, TypeError) as exc:
             raise not_json(current().sent_content_type) from exc
 
@@ -265,7 +284,7 @@ class Api:
 
     # --- admission ----------------------------------------------------------------------
     def _admit(self, event: dict[str, Any]) -> auth.Principal | None:
-        """Size, key and scope checks; the authenticated principal (None on public routes)."""
+        """Size, key, scope and rate checks; the authenticated principal (None on public routes)."""
         body = event.get("body") or ""
         size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
         if size > settings().max_body_bytes:
@@ -284,6 +303,7 @@ class Api:
         principal = auth.authenticate(auth.token_from_headers(event.get("headers") or {}))
         if scope not in principal.scopes:
             raise InsufficientScope(scope)
+        ratelimit.admit(principal.workspace, principal.key_id)
         return principal
 
 
@@ -304,9 +324,10 @@ def _key_in_query(event: dict[str, Any]) -> bool:
 
 
 def _proxy_response(response: Response) -> dict[str, Any]:
+    extra = {name: str(value) for name, value in response.headers.items() if name.lower() != "content-type"}
     return {
         "statusCode": response.status_code,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "headers": {"Content-Type": content_types.APPLICATION_JSON, **extra},
         "body": response.body,
         "isBase64Encoded": False,
     }
@@ -352,6 +373,8 @@ def _request_json(text: str) -> Any:
         raise InvalidBody(_TOO_DEEP) from exc
     except jsonutil.NumberTooLong as exc:
         raise InvalidBody(_TOO_LONG) from exc
+    except jsonutil.NotUnicode as exc:
+        raise InvalidBody(_NOT_UNICODE) from exc
 
 
 def _resolver(*, validation: bool) -> APIGatewayRestResolver:
@@ -364,7 +387,7 @@ def _resolver(*, validation: bool) -> APIGatewayRestResolver:
         details = exc.details
         if exc.code == "internal_error":  # SPEC §2: with a request id in ``details``
             details = {**details, "request_id": current().request_id}
-        return envelope_error(exc.status, exc.code, exc.message, details)
+        return envelope_error(exc.status, exc.code, exc.message, details, exc.headers)
 
     # Bodies Powertools parses for a request model: bytes that are not UTF-8, JSON nested past
     # the parser's depth. Both are the caller's input, never a server error.

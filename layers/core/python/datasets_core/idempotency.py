@@ -5,10 +5,17 @@ nothing again; the same key with a different request is 409 ``conflict``. The re
 keyed by workspace + key + method + path, so two workspaces (or two endpoints) never share
 a key; the query string and body are the payload that must match. Failed requests (any
 error response) are not remembered, so a corrected retry may reuse the key.
+
+A record is one DynamoDB item (400 KB), an answer up to 6 MB (an insert echoes its rows): a
+big answer is stored compressed, and one that does not compress enough is stored abridged —
+its rows reduced to their ids and metadata, ``"abridged": true`` — which is what a replay then
+returns (the first answer is always whole). Storing it must not fail the write it answers.
 """
 
 from __future__ import annotations
 
+import base64
+import zlib
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -24,9 +31,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from . import aws
+from . import aws, jsonutil
 from .config import settings
 from .errors import Conflict, InvalidBody
+from .query import answer
 
 HEADER = "Idempotency-Key"
 _MAX_KEY_LENGTH = 255
@@ -48,8 +56,15 @@ def once(request: dict[str, Any], compute: Callable[[], Response], lambda_contex
     if lambda_context is not None and hasattr(lambda_context, "get_remaining_time_in_millis"):
         # Lets Powertools expire an in-progress record when this invocation times out.
         config.register_lambda_context(lambda_context)
+    first: list[Response] = []  # the answer computed now (a replay computes nothing)
+
+    def computed() -> Response:
+        response = compute()
+        first.append(response)
+        return response
+
     try:
-        stored = run(request=request, compute=compute)
+        stored = run(request=request, compute=computed)
     except IdempotencyValidationError as exc:
         raise Conflict(
             f"This {HEADER} was already used with a different request.", {"idempotency_key": key}
@@ -58,12 +73,34 @@ def once(request: dict[str, Any], compute: Callable[[], Response], lambda_contex
         raise Conflict(
             f"A request with this {HEADER} is still in progress; retry shortly.", {"idempotency_key": key}
         ) from exc
+    if first and not stored.get("replayed"):
+        return first[0]
     return Response(
         status_code=stored["status"],
         content_type="application/json",
-        body=stored["body"],
+        body=unpacked(stored),
         headers={"Idempotent-Replayed": "true"} if stored.get("replayed") else None,
     )
+
+
+# What a record's answer may take: the item holds the request's hash, status and expiry too.
+RECORD_BODY_BYTES = 300_000
+
+
+def packed(status: int, body: str) -> dict[str, Any]:
+    """The answer as a record stores it: as is, compressed, or abridged (see the module doc)."""
+    if len(body.encode()) <= RECORD_BODY_BYTES:
+        return {"status": status, "body": body}
+    squeezed = base64.b64encode(zlib.compress(body.encode(), 6)).decode()
+    if len(squeezed) <= RECORD_BODY_BYTES:
+        return {"status": status, "zbody": squeezed}
+    return packed(status, jsonutil.dumps(answer.abridged(jsonutil.loads(body))))
+
+
+def unpacked(record: dict[str, Any]) -> str:
+    if "zbody" in record:
+        return zlib.decompress(base64.b64decode(record["zbody"])).decode()
+    return str(record["body"])
 
 
 @cache
@@ -83,7 +120,7 @@ def _runner() -> tuple[Callable[..., dict[str, Any]], IdempotencyConfig]:
     @idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config)
     def run(*, request: dict[str, Any], compute: Callable[[], Response]) -> dict[str, Any]:
         response = compute()
-        return {"status": response.status_code, "body": response.body}
+        return packed(response.status_code, str(response.body or ""))
 
     return run, config
 

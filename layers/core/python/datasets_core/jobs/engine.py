@@ -146,8 +146,12 @@ class Deadline:
 
     @staticmethod
     def of(context: Any, margin_ms: int) -> Deadline:
+        """The deadline of an invocation: stop ``margin_ms`` before its end, or halfway through
+        a run shorter than twice that (a short timeout still leaves room for several steps
+        rather than one per invocation)."""
         if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            return Deadline(context.get_remaining_time_in_millis, margin_ms)
+            remaining = context.get_remaining_time_in_millis
+            return Deadline(remaining, min(margin_ms, int(remaining()) // 2))
         return Deadline(lambda: 15 * 60 * 1000, margin_ms)
 
 
@@ -198,8 +202,10 @@ def _acquire(workspace: str, job_id: str, owner: str, deadline: Deadline) -> Job
     try:
         response = meta().update_item(
             Key=job_key(workspace, job_id),
+            # ``runs`` counts the invocations that worked on the job (its continuations + 1).
             UpdateExpression=(
-                "SET #status = :running, #owner = :owner, lease_until = :until, updated_at = :at"
+                "SET #status = :running, #owner = :owner, lease_until = :until, updated_at = :at "
+                "ADD runs :one"
             ),
             ConditionExpression=(
                 "attribute_exists(pk) AND #status IN (:queued, :running) "
@@ -213,6 +219,7 @@ def _acquire(workspace: str, job_id: str, owner: str, deadline: Deadline) -> Job
                 ":until": deadline.lease_until(),
                 ":now": int(time.time()),
                 ":at": now_iso(),
+                ":one": 1,
             },
             ReturnValues="ALL_NEW",
         )

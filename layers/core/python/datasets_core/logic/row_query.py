@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from .. import auth
 from ..errors import Conflict, InvalidBody, PayloadTooLarge
-from ..query import answer, evaluate, grammar, planner, where
+from ..query import answer, cursor, evaluate, grammar, planner, where
 from ..query.ast import METADATA_FIELDS, Condition, walk
 from ..records import Dataset
 from ..replica import remote
@@ -64,8 +64,19 @@ def query(
     elif parsed.count and result.total_source:
         meta["total_from"] = result.total_source
     project = answer.projector(dataset, parsed)
-    rows = [project(row) for row in result.rows]
-    return {"rows": rows, "total": total, "columns": answer.returned_columns(dataset, parsed)}, meta
+    data = {
+        "rows": [project(row) for row in result.rows],
+        "total": total,
+        "columns": answer.returned_columns(dataset, parsed),
+    }
+    values_of = evaluate.order_values(parsed.order, dataset.columns)
+
+    def cursor_after(count: int) -> str:
+        last = result.rows[count - 1]
+        return cursor.encode(dataset, parsed, values_of(last), last["row_index"])
+
+    answer.bound(data, meta, "rows", result.next_cursor is not None, cursor_after)
+    return data, meta
 
 
 # --- bulk writes by condition ----------------------------------------------------------------
@@ -220,9 +231,9 @@ def _matching_items(
     read budget, else found on the replica and read back strongly consistently."""
     items = planner.matching_items(dataset, conditions) if conditions else None
     if items is None:
-        indexes = remote.matching(dataset, raw_where)
-        if len(indexes) > MAX_BULK_MATCHES:
-            raise _too_many(len(indexes))
+        matched, indexes = remote.matching(dataset, raw_where, MAX_BULK_MATCHES)
+        if matched > MAX_BULK_MATCHES:
+            raise _too_many(matched)
         keep = evaluate.compile_conditions(conditions, dataset.columns)
         meter = row_store.ReadMeter()
         found = _read_items(dataset, indexes, meter)

@@ -22,6 +22,7 @@ from ..columns import RESERVED_COLUMNS
 from ..config import settings
 from ..errors import Conflict, DatasetNotFound, InvalidBody, PayloadTooLarge, RowNotFound
 from ..jobs import compaction_requests
+from ..query import answer
 from ..query.paging import parse_page, single
 from ..records import Dataset
 from ..rowids import new_row_id, parse_row_id, row_index_of
@@ -74,7 +75,7 @@ def insert(principal: auth.Principal, dataset_id: str, body: Any) -> dict[str, A
     if upsert_on is not None:
         from . import upsert  # the index engine's merge path
 
-        return upsert.upsert(principal, dataset_id, raw_rows, upsert_on)
+        return echo(upsert.upsert(principal, dataset_id, raw_rows, upsert_on))
     for position, raw in enumerate(raw_rows):
         if isinstance(raw, dict):
             refuse_metadata(raw, position)
@@ -86,7 +87,16 @@ def insert(principal: auth.Principal, dataset_id: str, body: Any) -> dict[str, A
 
     dataset, checked = schema.with_schema(principal.workspace, dataset_id, attempt)
     created = write_new_rows(principal, dataset, checked.rows)
-    return {"inserted": len(created), "rows": created}
+    return echo({"inserted": len(created), "rows": created})
+
+
+def echo(written: dict[str, Any]) -> dict[str, Any]:
+    """The answer to a write that echoes its rows; abridged (ids and metadata) when the whole
+    echo would pass what Lambda carries back (a 6 MB body of short strings weighs more)."""
+    _size, carried = answer.weight({"data": written})
+    if carried <= answer.CARRIED_BYTES:
+        return written
+    return dict(answer.abridged({"data": written})["data"])
 
 
 def refuse_metadata(raw: dict[str, Any], position: int) -> None:
@@ -269,7 +279,7 @@ def delete_one(principal: auth.Principal, dataset_id: str, row_id: str) -> dict[
 
 def changes(
     principal: auth.Principal, dataset_id: str, row_id: str, params: dict[str, list[str]]
-) -> tuple[list[dict[str, Any]], dict[str, int]]:
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """A row's audit trail, newest first. Deleted rows keep their trail (until it expires);
     a row id that never belonged to the dataset is not found."""
     dataset = dataset_store.get(principal.workspace, dataset_id)
@@ -282,7 +292,18 @@ def changes(
         item = row_store.get(dataset, row_index)
         if item is None or item["id"] != str(parse_row_id(row_id)):
             raise RowNotFound(row_id)
-    return entries, {"total": total, "limit": page.limit, "offset": page.offset}
+    meta: dict[str, Any] = {"total": total, "limit": page.limit, "offset": page.offset}
+    # A change holds old and new values (rows up to 400 KB): a page stops before 5 MB too.
+    kept = answer.fit(
+        entries,
+        {"data": [], "meta": {**meta, "cut_at_bytes": True, "next_offset": None}},
+        False,
+        lambda count: page.offset + count,
+    )
+    if kept < len(entries):
+        entries = entries[:kept]
+        meta.update(cut_at_bytes=True, next_offset=page.offset + kept)
+    return entries, meta
 
 
 # --- helpers ---------------------------------------------------------------------------------

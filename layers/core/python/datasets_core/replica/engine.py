@@ -6,7 +6,7 @@ distinct values and aggregates (SPEC §5, §5b, §6b), with exactly the semantic
 from __future__ import annotations
 
 import bisect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 from typing import Any
@@ -32,6 +32,11 @@ class Answer:
     data: dict[str, Any]
     total: int | None
     next_cursor: str | None
+    # For ``query.answer.bound``: the list a page may cut, whether items follow the page, and
+    # (rows only) the cursor after the first k rows.
+    key: str = "rows"
+    more: bool = False
+    cursor_after: Callable[[int], str] | None = None
 
 
 def matching(table: ReplicaTable, query: RowsQuery) -> pa.Array:
@@ -118,17 +123,20 @@ def _rows(table: ReplicaTable, query: RowsQuery, matched: pa.Array) -> Answer:
     more = len(window_positions) > query.page.limit
     window_positions = window_positions.slice(0, query.page.limit)
     rows = table.rows(window_positions)
-    next_cursor = None
-    if more and rows:
-        values_of = evaluate.order_values(query.order, dataset.columns)
-        next_cursor = cursor.encode(dataset, query, values_of(rows[-1]), rows[-1]["row_index"])
+    values_of = evaluate.order_values(query.order, dataset.columns)
+
+    def cursor_after(count: int) -> str:
+        last = rows[count - 1]
+        return cursor.encode(dataset, query, values_of(last), last["row_index"])
+
+    next_cursor = cursor_after(len(rows)) if more and rows else None
     project = answer.projector(dataset, query)
     data = {
         "rows": [project(row) for row in rows],
         "total": total,
         "columns": answer.returned_columns(dataset, query),
     }
-    return Answer(data, total, next_cursor)
+    return Answer(data, total, next_cursor, "rows", more, cursor_after)
 
 
 def _first_after(table: ReplicaTable, query: RowsQuery, in_order: pa.Array, after: tuple[Any, ...]) -> int:
@@ -178,7 +186,7 @@ def _distinct(table: ReplicaTable, query: RowsQuery, matched: pa.Array) -> Answe
 
     listed = [{"value": value, "count": count} for value, count in sorted(groups.values(), key=rank)]
     window = listed[query.page.offset : query.page.offset + query.page.limit]
-    return Answer({"column": name, "values": window, "total_unique": len(listed)}, None, None)
+    return Answer({"column": name, "values": window, "total_unique": len(listed)}, None, None, "values")
 
 
 # --- aggregates -----------------------------------------------------------------------------------

@@ -39,9 +39,11 @@ def count(dataset: Dataset, params: dict[str, list[str]]) -> int:
     return int(_call("count", dataset, params=params))
 
 
-def matching(dataset: Dataset, where: Any) -> list[int]:
-    """Row indexes of the rows a bulk write's ``where`` matches now."""
-    return [int(index) for index in _call("match", dataset, where=where)]
+def matching(dataset: Dataset, where: Any, limit: int) -> tuple[int, list[int]]:
+    """How many rows a bulk write's ``where`` matches now, and their row indexes (none when
+    more than ``limit`` match)."""
+    answer = _call("match", dataset, where=where, limit=limit)
+    return int(answer["matched"]), [int(index) for index in answer["indexes"]]
 
 
 def profile(dataset: Dataset, params: dict[str, list[str]]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..errors import InvalidQuery
 from ..jobs import compaction_requests
-from ..query import grammar, where
+from ..query import answer, grammar, where
 from ..query.ast import Ref, RowsQuery
 from ..records import Dataset
 from . import engine, layout
@@ -68,6 +68,9 @@ def query(dataset: Dataset, params: dict[str, list[str]]) -> dict[str, Any]:
     }
     if result.total is not None:
         meta["total_from"] = "replica"
+    # This answer travels twice as a JSON string (the Invoke response here, the API function's
+    # proxy response there): both stay under Lambda's 6 MB when this one is bounded.
+    answer.bound(result.data, meta, result.key, result.more, result.cursor_after)
     return {"data": result.data, "meta": meta}
 
 
@@ -77,12 +80,17 @@ def count(dataset: Dataset, params: dict[str, list[str]]) -> int:
     return len(engine.matching(table, parsed))
 
 
-def match(dataset: Dataset, raw_where: Any) -> list[int]:
-    """Row indexes matching a bulk write's ``where`` (every row when it is empty)."""
+def match(dataset: Dataset, raw_where: Any, limit: int | None = None) -> dict[str, Any]:
+    """How many rows a bulk write's ``where`` matches (every row when it is empty), and their
+    row indexes unless there are more than ``limit`` (the answer must stay far below Lambda's
+    6 MB: a million indexes would not)."""
     conditions = where.parse_where(raw_where, dataset.columns, required=False)
     table = table_for(dataset)
     positions = engine.matching(table, RowsQuery(filters=conditions))
-    return table.column(Ref("row_index")).array.take(positions).to_pylist()
+    if limit is not None and len(positions) > limit:
+        return {"matched": len(positions), "indexes": []}
+    indexes = table.column(Ref("row_index")).array.take(positions).to_pylist()
+    return {"matched": len(positions), "indexes": indexes}
 
 
 def _refuse(params: dict[str, list[str]], names: tuple[str, ...], endpoint: str, takes: str) -> None:

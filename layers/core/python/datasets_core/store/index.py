@@ -137,6 +137,20 @@ def _entry(item: dict[str, Any], slot: int) -> dict[str, Any]:
     return {"pk": item["pk"], "sk": int(item["sk"]), "_key": bytes(item[f"x{slot}s"])}
 
 
+def _page(
+    pk: str, slot: int, bounds: Range, descending: bool, meter: ReadMeter, page_size: int
+) -> tuple[list[dict[str, Any]], bool]:
+    """One Query page: its items and whether the range holds more after them."""
+    page = rows().query(
+        IndexName=f"idx{slot}",
+        KeyConditionExpression=_condition(pk, slot, bounds),
+        ScanIndexForward=not descending,
+        Limit=page_size,
+    )
+    meter.add(page)
+    return [_entry(item, slot) for item in page.get("Items", [])], "LastEvaluatedKey" in page
+
+
 def _entries(pages: Iterator[list[dict[str, Any]]], number: int) -> Iterator[dict[str, Any]]:
     for page in pages:
         for entry in page:
@@ -155,11 +169,11 @@ def _descending(
     """
     high = bounds.high
     while high >= bounds.low:
-        pages = _pages(pk, slot, Range(bounds.low, high), True, meter, page_size)
-        page = next(pages, None)
-        if page is None:
+        # One page: whether more follow is DynamoDB's to say (LastEvaluatedKey), not the page's
+        # length: a page also ends at 1 MB of items, short of its Limit.
+        page, more = _page(pk, slot, Range(bounds.low, high), True, meter, page_size)
+        if not page:
             return
-        more = len(page) >= page_size
         runs: list[list[dict[str, Any]]] = []
         for entry in page:
             if runs and encoding.value_part(entry["_key"]) == encoding.value_part(runs[-1][0]["_key"]):

@@ -2,6 +2,7 @@
 
 - ``WS#<ws>`` / ``WORKSPACE``: plan limits (``max_rows``, ``max_datasets``; the configured
   defaults when never set) and ``dataset_count``.
+- the per-key request limit: ``store.ratelimits`` (its own ``RATE#`` item).
 - ``WS#<ws>`` / ``ALLOWANCE#<k>`` (k < ``ALLOWANCE_SHARDS``): the row limit held in escrow.
   Together the shards hold exactly ``max_rows`` minus the rows in use; a write reserves rows
   by taking them from one shard with a conditional ``ADD`` (never below zero), and gives them
@@ -22,6 +23,7 @@ from botocore.exceptions import ClientError
 from ..config import settings
 from ..errors import PlanLimitExceeded
 from ..jsonutil import to_native
+from . import ratelimits
 from .tables import cancellation_codes, error_code, meta, ws_pk
 
 WORKSPACE_SK = "WORKSPACE"
@@ -101,11 +103,26 @@ def _initialise(workspace: str, max_rows: int) -> None:
 
 
 def set_plan(
-    workspace: str, *, max_rows: int | None = None, max_datasets: int | None = None
+    workspace: str,
+    *,
+    max_rows: int | None = None,
+    max_datasets: int | None = None,
+    rate_limit: int | None = None,
+    rate_window_seconds: int | None = None,
 ) -> dict[str, Any]:
-    """Change the plan. A new row limit re-deals the allowances: the rows still allowed are
-    spread over the shards again (all in one shard, negative, when usage is above the new
-    limit: nothing more can be reserved until rows go)."""
+    """Change the plan; the plan and usage after it (``get``, with ``rate_limit`` and
+    ``rate_window_seconds``). A new row limit re-deals the allowances: the rows still allowed
+    are spread over the shards again (all in one shard, negative, when usage is above the new
+    limit: nothing more can be reserved until rows go). The per-key request limit is its own
+    item (``store.ratelimits``); function containers pick a change up within
+    ``key_cache_seconds``."""
+    rate = ratelimits.get_plan(workspace)
+    if rate_limit is not None or rate_window_seconds is not None:
+        rate = ratelimits.set_plan(
+            workspace,
+            rate.limit if rate_limit is None else rate_limit,
+            rate.window_seconds if rate_window_seconds is None else rate_window_seconds,
+        )
     if max_rows is not None:
         _set_row_limit(workspace, max_rows)
     if max_datasets is not None:
@@ -114,7 +131,7 @@ def set_plan(
             UpdateExpression="SET max_datasets = :d",
             ExpressionAttributeValues={":d": max_datasets},
         )
-    return get(workspace)
+    return {**get(workspace), "rate_limit": rate.limit, "rate_window_seconds": rate.window_seconds}
 
 
 def _set_row_limit(workspace: str, max_rows: int) -> None:
