@@ -148,6 +148,7 @@ def delete_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
     dataset = dataset_store.get(principal.workspace, dataset_id)
     refuse_while_replacing(dataset)
     conditions: tuple[Condition, ...] = ()
+    targets: list[tuple[dict[str, Any], str, dict[str, Any] | None]]
     if "where" in body:
         conditions = where.parse_where(body["where"], dataset.columns, required=True)
         targets = [(item, item["id"], item) for item in _matching_items(dataset, conditions, body["where"])]
