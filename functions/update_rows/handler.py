@@ -1,7 +1,8 @@
-"""PATCH /v1/datasets/{dataset_id}/rows — {"where": {...}, "set": {...}}: update every matching row."""
+"""PATCH /v1/datasets/{dataset_id}/rows — {"where": {...}, "set": {...}} updates every matching row;
+{"rows": [{"id": ..., ...}]} updates each listed row with its own values, all or nothing."""
 
 from datasets_core.http import Api, ok
-from datasets_core.logic import row_query
+from datasets_core.logic import bulk_updates
 from routes import ROUTES
 
 api = Api(ROUTES["update_rows"])
@@ -9,7 +10,7 @@ api = Api(ROUTES["update_rows"])
 
 @api.route
 def update_rows(dataset_id: str):
-    return api.once(lambda: ok(row_query.update_where(api.principal, dataset_id, api.json_body())))
+    return api.once(lambda: ok(bulk_updates.update(api.principal, dataset_id, api.json_body())))
 
 
 handler = api.handler

@@ -1,13 +1,16 @@
 """Answers for the Stubber on the rows table's client (fixture ``stub`` in conftest): the
-failures moto cannot produce, throttling and unprocessed items on ``BatchWriteItem``."""
+failures moto cannot produce, throttling and unprocessed items on ``BatchWriteItem``; and
+``FailingCall``, one refused call in the middle of real (moto) traffic."""
 
 from __future__ import annotations
 
 import copy
+import threading
 from typing import Any
 
 import pytest
 from boto3.dynamodb.types import TypeSerializer
+from botocore.awsrequest import AWSResponse
 from botocore.stub import ANY, Stubber
 
 from datasets_core.config import settings
@@ -91,3 +94,47 @@ class Unprocessed:
                 for request in left
                 for kind, body in request.items()
             ]
+
+
+class FailingCall:
+    """Fails the ``nth`` call of one operation on a client with a DynamoDB error, letting every
+    other call through to moto, so a write can be broken part-way while the data stays real.
+
+    ``before`` runs just before the failure (with the call's parameters): what a concurrent
+    writer does at that instant. It answers the way the Stubber does (a ``before-call`` hook),
+    so botocore's retries do not run, as if they had all been spent."""
+
+    def __init__(
+        self,
+        client: Any,
+        operation: str,
+        nth: int,
+        *,
+        code: str = "ProvisionedThroughputExceededException",
+        before: Any = None,
+    ) -> None:
+        self.operation = operation
+        self.nth = nth
+        self.code = code
+        self.before = before
+        self.calls = 0
+        self._lock = threading.Lock()
+        self._events = client.meta.events
+        self._events.register_first(f"before-call.dynamodb.{operation}", self._call)
+
+    def _call(self, params: dict[str, Any], **_: Any) -> Any:
+        with self._lock:
+            self.calls += 1
+            number = self.calls
+        if number != self.nth:
+            return None  # through to moto
+        if self.before is not None:
+            self.before(params)
+        error = {
+            "Error": {"Code": self.code, "Message": "injected"},
+            "ResponseMetadata": {"HTTPStatusCode": 400},
+        }
+        return AWSResponse(None, 400, {}, None), error
+
+    def remove(self) -> None:
+        self._events.unregister(f"before-call.dynamodb.{self.operation}", self._call)

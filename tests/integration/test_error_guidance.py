@@ -87,16 +87,20 @@ def test_a_form_body_to_a_json_endpoint_says_so(client: Client, dataset: str, pa
     assert error(answer)["details"] == {"content_type": FORM}
 
 
-def test_a_csv_body_says_the_endpoint_takes_json_and_where_files_go(client: Client, dataset: str) -> None:
+@pytest.mark.parametrize(("method", "path"), [("PATCH", "/datasets/{dataset}/rows"), ("POST", "/datasets")])
+def test_a_csv_body_says_the_endpoint_takes_json_and_where_csv_goes(
+    client: Client, dataset: str, method: str, path: str
+) -> None:
     answer = client.request(
-        "POST",
-        f"/datasets/{dataset}/rows",
+        method,
+        path.format(dataset=dataset),
         body="email,amount\na@acme.io,5\n",
         headers={"Content-Type": "text/csv"},
     )
     assert answer.status == 400 and error(answer)["code"] == "invalid_body"
     message = error(answer)["message"]
     assert message.startswith("This endpoint takes JSON; the body was sent as text/csv.")
+    assert "POST /v1/datasets/{dataset_id}/rows with 'Content-Type: text/csv'" in message
     assert "/uploads" in message
 
 

@@ -38,7 +38,7 @@ STACK_OUTPUTS = {
 }
 REQUIRED_OUTPUTS = ("MetaTableName",)
 DEFAULT_AWS_PORT = 4566
-_WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+_WORKSPACE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z")
 
 
 class AdminError(Exception):

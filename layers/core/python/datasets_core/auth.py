@@ -32,7 +32,7 @@ KEY_PREFIX = "dsk_"
 _ID_ALPHABET = string.ascii_lowercase + string.digits
 _ID_LENGTH = 16
 _KEY_RE = re.compile(rf"^{KEY_PREFIX}([a-z0-9]{{{_ID_LENGTH}}})_([A-Za-z0-9_\-]{{43}})$")
-_TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.~]{20,200}$")
+_TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-.~]{20,200}\Z")
 # One message for every bad credential (SPEC §3), saying how to send a key.
 UNAUTHORIZED = "Missing or invalid API key. Send it as 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'."
 

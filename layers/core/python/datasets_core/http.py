@@ -96,28 +96,51 @@ def created(data: Any) -> Response:
     return ok(data, status=201)
 
 
-def not_json(sent_content_type: str | None) -> InvalidBody:
+_CSV_FORM = "POST /v1/datasets/{dataset_id}/rows with 'Content-Type: text/csv'"
+
+
+def not_json(sent_content_type: str | None, text: str | None = None) -> InvalidBody:
     """The error for a body that does not parse as JSON, saying what was sent when we can tell.
 
     Bodies are read as JSON whatever their Content-Type (``_as_json_request``), so a form or
-    CSV body is only refused once it turns out not to be JSON."""
+    CSV body is only refused once it turns out not to be JSON. Rows in CSV have their own form
+    (``POST .../rows`` with ``text/csv``): a CSV body anywhere else is pointed there."""
     sent = (sent_content_type or "").split(";")[0].strip().lower()
     details = {"content_type": sent_content_type} if sent_content_type else {}
     if sent == "text/csv":
         return InvalidBody(
-            "This endpoint takes JSON; the body was sent as text/csv. Send the rows as JSON "
-            '(Content-Type: application/json), e.g. {"rows": [{"name": "Acme"}]}; to load a CSV file, '
-            "use POST /v1/datasets/{dataset_id}/uploads or the drop folder.",
+            "This endpoint takes JSON; the body was sent as text/csv. Send JSON "
+            '(Content-Type: application/json), e.g. {"rows": [{"name": "Acme"}]}. To insert rows from '
+            f"CSV, use {_CSV_FORM}; to load a CSV file, use POST /v1/datasets/{{dataset_id}}/uploads or "
+            "the drop folder.",
             details,
         )
+    csv_like = text is not None and looks_like_csv(text)
     if sent in _FORM_TYPES:
-        return InvalidBody(
+        message = (
             f"This endpoint takes JSON; the body was sent as a form ({sent}) and is not JSON. Send "
             "a JSON body with 'Content-Type: application/json', e.g. "
-            """curl -H 'Content-Type: application/json' -d '{"name": "Leads"}'.""",
+            """curl -H 'Content-Type: application/json' -d '{"name": "Leads"}'."""
+        )
+        if csv_like:
+            message += (
+                f" If the body is CSV, send it to {_CSV_FORM} with curl's --data-binary @file.csv "
+                "(-d sends a form and drops the file's line breaks)."
+            )
+        return InvalidBody(message, details)
+    if csv_like:
+        return InvalidBody(
+            f"The request body is not valid JSON; it looks like CSV. To insert CSV rows, use {_CSV_FORM}.",
             details,
         )
     return InvalidBody("The request body is not valid JSON.", details)
+
+
+def looks_like_csv(text: str) -> bool:
+    """Whether a body that is not JSON reads like CSV: a first line of comma-separated names."""
+    head = text.lstrip("\ufeff \t\r\n")
+    first = head.split("\n", 1)[0]
+    return bool(head) and head[0] not in '{["' and "," in first
 
 
 def _validation_error(exc: RequestValidationError, sent_content_type: str | None = None) -> Response:
@@ -128,7 +151,11 @@ def _validation_error(exc: RequestValidationError, sent_content_type: str | None
     field = ".".join(str(part) for part in location[1:]) or None
     reason = first.get("msg", "invalid value")
     if where == "body" and first.get("type") == "json_invalid":
-        refusal = not_json(sent_content_type)
+        try:
+            text = current().event.decoded_body
+        except (UnicodeDecodeError, ValueError):
+            text = None
+        refusal = not_json(sent_content_type, text)
         return envelope_error(400, refusal.code, refusal.message, refusal.details)
     code = "invalid_body" if where == "body" else "invalid_query"
     message = f"{field}: {reason}" if field else reason
@@ -258,7 +285,7 @@ class Api:
         except jsonutil.NotUnicode as exc:
             raise InvalidBody(_NOT_UNICODE) from exc
         except (ValueError, TypeError) as exc:
-            raise not_json(current().sent_content_type) from exc
+            raise not_json(current().sent_content_type, raw) from exc
 
     def query_params(self) -> dict[str, list[str]]:
         """Every query parameter with all of its values (filters may repeat a column)."""
@@ -266,6 +293,10 @@ class Api:
 
     def header(self, name: str) -> str | None:
         return _header_ci(self.event.headers, name)
+
+    def media_type(self) -> str:
+        """The body's declared media type, lowercase, without parameters ('' when none)."""
+        return (current().sent_content_type or "").split(";")[0].strip().lower()
 
     def once(self, compute: Callable[[], Response]) -> Response:
         """Run a write at most once per ``Idempotency-Key`` header (see ``idempotency``)."""

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 # Re-exported: the vocabulary lives in ``columns`` (importable without pydantic).
-from .columns import MAX_COLUMN_NAME, RESERVED_COLUMNS, ColumnType, column_name_problem
+from .columns import (
+    MAX_COLUMN_NAME,
+    RESERVED_COLUMNS,
+    ColumnType,
+    column_name_problem,
+    invisible_problem,
+    normal_name,
+)
 
 __all__ = ["MAX_COLUMN_NAME", "RESERVED_COLUMNS", "ColumnType", "column_name_problem"]
 
 
 def _column_name(name: str) -> str:
+    name = normal_name(name)
     problem = column_name_problem(name)
     if problem:
         raise ValueError(problem)
@@ -22,10 +29,12 @@ def _column_name(name: str) -> str:
 
 
 def _dataset_name(name: str) -> str:
+    name = normal_name(name)
     if not name.strip():
         raise ValueError("dataset names cannot be blank")
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        raise ValueError("dataset names cannot contain control characters")
+    problem = invisible_problem(name, "dataset")
+    if problem:
+        raise ValueError(problem)
     if "/" in name:
         raise ValueError("dataset names cannot contain '/' (they name a drop-folder directory)")
     return name

@@ -26,8 +26,9 @@ from typing import Any
 from . import jsonutil
 from .columns import ColumnType
 
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})?$")
+# \Z, not $: "$" also matches before a trailing newline ("2024-01-01\n" is not a date).
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}\Z")
+_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|z|[+-]\d{2}:?\d{2})?\Z")
 MAX_DIGITS = 38
 MIN_EXPONENT, MAX_EXPONENT = -130, 125  # DynamoDB: 1E-130 <= |n| < 1E+126
 

@@ -23,13 +23,15 @@ datetime column only when every one of its strings is one.
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 
 import pyarrow as pa
 
 from .. import values
 from ..models import ColumnType
+from .text_types import TextTypes, text_fits
+
+__all__ = ["JsonTypes", "Kind", "TextTypes", "fits", "natural_type", "text_fits"]
 
 
 class Kind(StrEnum):
@@ -127,51 +129,6 @@ def fits(kind: Kind, column_type: ColumnType) -> bool:
     value is a bad row, not a bad file.
     """
     return kind in (Kind.NULL, Kind.STRING) or _NATURAL.get(kind) is column_type
-
-
-# --- text (CSV cells) -------------------------------------------------------------------------
-# A number as people write it in a CSV: no leading zeros (``007`` is an identifier), no spaces.
-_NUMBER_TEXT = re.compile(r"^[+-]?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?$|^[+-]?\.[0-9]+$")
-_TEXT_ORDER = (ColumnType.BOOLEAN, ColumnType.NUMBER, ColumnType.DATE, ColumnType.DATETIME)
-
-
-def text_fits(cell: str, column_type: ColumnType) -> bool:
-    """Whether a non-empty CSV cell reads as a value of ``column_type`` (for type detection)."""
-    if column_type is ColumnType.BOOLEAN:
-        return cell.lower() in ("true", "false")
-    if column_type is ColumnType.NUMBER and not _NUMBER_TEXT.match(cell):
-        return False
-    if column_type is ColumnType.DATE and (len(cell) != 10 or cell[4] != "-"):
-        return False
-    if column_type is ColumnType.DATETIME and (len(cell) < 16 or cell[10] not in "Tt "):
-        return False
-    try:
-        values.parse_text(cell, column_type)
-    except (values.ValueProblem, ValueError, OverflowError):
-        return False
-    return True
-
-
-class TextTypes:
-    """Detects the narrowest type that fits every non-empty cell of one CSV column."""
-
-    __slots__ = ("candidates", "seen")
-
-    def __init__(self) -> None:
-        self.candidates: list[ColumnType] = list(_TEXT_ORDER)
-        self.seen = False
-
-    def add(self, cell: str) -> None:
-        if not cell:
-            return
-        self.seen = True
-        if self.candidates:
-            self.candidates = [kind for kind in self.candidates if text_fits(cell, kind)]
-
-    def result(self) -> ColumnType | None:
-        if not self.seen:
-            return None
-        return self.candidates[0] if self.candidates else ColumnType.STRING
 
 
 class JsonTypes:

@@ -86,10 +86,10 @@ class DropKey:
         if problem:
             return problem
         try:
-            CreateDataset(name=dataset_name)
+            name = CreateDataset(name=dataset_name).name  # NFC, as the API stores names
         except ValidationError as exc:
             return f"'{dataset_name}' cannot be a dataset name: {exc.errors()[0]['msg']}"
-        return DropKey(workspace, dataset_name, filename, format_of(filename) or "")
+        return DropKey(workspace, name, filename, format_of(filename) or "")
 
     def key(self, prefix: str) -> str:
         return f"{prefix}{self.workspace}/{self.dataset_name}/{self.filename}"

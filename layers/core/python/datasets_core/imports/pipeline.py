@@ -35,6 +35,7 @@ from aws_lambda_powertools.utilities.parser.models import S3Model
 from botocore.exceptions import ClientError
 
 from .. import auth, aws, values
+from ..columns import normal_name
 from ..config import settings
 from ..errors import ApiError, DatasetNameTaken, DatasetNotFound, PlanLimitExceeded
 from ..jobs import purge
@@ -372,31 +373,36 @@ def _targets(reader: Reader, dataset: Dataset, upsert_on: str | None) -> list[di
         names = list(json_types)
         detected = {name: detector.result() for name, detector in json_types.items()}
     targets: list[dict[str, Any]] = []
-    for name in names:
+    spelled: dict[str, str] = {}  # column name (NFC) → the file's name for it
+    for source in names:
+        name = normal_name(source)  # as the rows API stores names: one spelling per look
         problem = column_name_problem(name)
         if problem:
             raise FileProblem(f"column '{name}' cannot be imported: {problem}", column=name)
+        if name in spelled:
+            raise FileProblem(f"the file names column '{name}' twice (in two Unicode spellings)", column=name)
+        spelled[name] = source
         if name in known:
             column = known[name]
             column_type = column.type
-            if name in kinds and not fits(kinds[name], column_type):
+            if source in kinds and not fits(kinds[source], column_type):
                 raise FileProblem(
-                    f"column '{name}' holds {kinds[name].value} values, but the dataset's "
+                    f"column '{name}' holds {kinds[source].value} values, but the dataset's "
                     f"'{name}' column is {column_type.value}",
                     column=name,
                 )
-            targets.append({"source": name, "name": name, "type": column_type.value, "attr": column.attr})
+            targets.append({"source": source, "name": name, "type": column_type.value, "attr": column.attr})
         else:
-            new_type = detected.get(name)
+            new_type = detected.get(source)
             if new_type is not None:  # no value anywhere in the file: no column yet
-                targets.append({"source": name, "name": name, "type": new_type.value, "attr": None})
+                targets.append({"source": source, "name": name, "type": new_type.value, "attr": None})
     if upsert_on is not None:
         if upsert_on not in dataset.ready_indexes:
             raise FileProblem(
                 f"upsert-on must name a dataset column with a ready index; '{upsert_on}' is not one",
                 column=upsert_on,
             )
-        if upsert_on not in names:
+        if upsert_on not in spelled:
             raise FileProblem(f"the file has no '{upsert_on}' column to upsert on", column=upsert_on)
     total = len(known) + sum(1 for target in targets if target["attr"] is None)
     if total > settings().max_columns:

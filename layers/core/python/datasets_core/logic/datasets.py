@@ -6,6 +6,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 
 from .. import auth
+from ..columns import normal_name
 from ..config import settings
 from ..errors import InvalidBody, InvalidQuery
 from ..jobs import purge, reindex
@@ -42,7 +43,7 @@ def list_datasets(
     principal: auth.Principal, params: dict[str, list[str]]
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     page = parse_page(single(params, "limit"), single(params, "offset"))
-    text = (single(params, "q") or "").casefold()
+    text = normal_name(single(params, "q") or "").casefold()
     sort_field, descending = _parse_sort(single(params, "sort"))
     unknown = sorted(set(params) - {"limit", "offset", "q", "sort"})
     if unknown:

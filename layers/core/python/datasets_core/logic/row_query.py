@@ -118,7 +118,7 @@ def update_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
             item = fresh
         raise Conflict("Rows kept changing while being updated; retry.")
 
-    written = [outcome for outcome in _in_parallel(write, matches) if outcome is not None]
+    written = [outcome for outcome in in_parallel(write, matches) if outcome is not None]
     confirm_written(dataset, [before for before, _ in written], at)
     entries = []
     for before, _ in written:
@@ -202,7 +202,7 @@ def delete_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
         except Exception as exc:  # noqa: BLE001 - the rows that did go must still be counted
             return exc
 
-    outcomes = _in_parallel(remove, targets)
+    outcomes = in_parallel(remove, targets)
     entries = [outcome for outcome in outcomes if isinstance(outcome, dict)]
     dataset_store.add_row_count(
         principal.workspace, dataset.id, -len(entries), plan=True, generation=dataset.generation
@@ -236,19 +236,19 @@ def _matching_items(
             raise _too_many(matched)
         keep = evaluate.compile_conditions(conditions, dataset.columns)
         meter = row_store.ReadMeter()
-        found = _read_items(dataset, indexes, meter)
+        found = read_items(dataset, indexes, meter)
         items = [item for item in found if keep(row_store.from_item(dataset, item))]
     if len(items) > MAX_BULK_MATCHES:
         raise _too_many(len(items))
     return items
 
 
-def _read_items(dataset: Dataset, indexes: list[int], meter: row_store.ReadMeter) -> list[dict[str, Any]]:
+def read_items(dataset: Dataset, indexes: list[int], meter: row_store.ReadMeter) -> list[dict[str, Any]]:
     keys = [row_store.row_key(dataset, index) for index in indexes]
     batches = [keys[start : start + 100] for start in range(0, len(keys), 100)]
     return [
         item
-        for batch in _in_parallel(lambda keys_: row_store.batch_get(keys_, meter), batches)
+        for batch in in_parallel(lambda keys_: row_store.batch_get(keys_, meter), batches)
         for item in batch
     ]
 
@@ -261,7 +261,7 @@ def _too_many(matched: int) -> InvalidBody:
     )
 
 
-def _in_parallel(work: Any, targets: list[Any]) -> list[Any]:
+def in_parallel(work: Any, targets: list[Any]) -> list[Any]:
     """Run independent single-item operations concurrently (DynamoDB has no conditional batch)."""
     if len(targets) <= 1:
         return [work(target) for target in targets]

@@ -99,6 +99,23 @@ def echo(written: dict[str, Any]) -> dict[str, Any]:
     return dict(answer.abridged({"data": written})["data"])
 
 
+def insert_csv(principal: auth.Principal, dataset_id: str, text: str) -> dict[str, Any]:
+    """``POST .../rows`` with a CSV body (``logic.csv_rows``): the same insert as JSON rows."""
+    from . import csv_rows  # only CSV bodies pay for the csv module and the type detection
+
+    table = csv_rows.parse(text)
+
+    def attempt(dataset: Dataset) -> tuple[Dataset, schema.Checked]:
+        refuse_while_replacing(dataset)
+        raw_rows, types = csv_rows.typed_rows(table, dataset)
+        checked = schema.check_rows(dataset, raw_rows, types=types)
+        return schema.grow(dataset, checked), checked
+
+    dataset, checked = schema.with_schema(principal.workspace, dataset_id, attempt)
+    created = write_new_rows(principal, dataset, checked.rows)
+    return {"inserted": len(created), "rows": created}
+
+
 def refuse_metadata(raw: dict[str, Any], position: int) -> None:
     try:
         schema.split_metadata(raw, None)

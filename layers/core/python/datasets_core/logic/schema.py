@@ -8,12 +8,12 @@ value rejects the whole request, naming its row and column.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from .. import values
-from ..columns import RESERVED_COLUMNS, ColumnType, column_name_problem
+from ..columns import RESERVED_COLUMNS, ColumnType, column_name_problem, normal_name
 from ..config import settings
 from ..errors import Conflict, InvalidBody
 from ..records import Column, Dataset
@@ -32,11 +32,19 @@ class Checked:
     new_columns: list[Column] = field(default_factory=list)
 
 
-def check_rows(dataset: Dataset, raw_rows: list[Any], *, label: str = "Row") -> Checked:
+def check_rows(
+    dataset: Dataset,
+    raw_rows: list[Any],
+    *,
+    label: str = "Row",
+    types: Mapping[str, ColumnType] | None = None,
+) -> Checked:
     """Normalise every field of every row for its column, inferring types of new columns.
 
-    Metadata fields must have been taken out by the caller (they are refused here).
-    ``label`` names a row in messages ("Row 3", or "set" for a bulk update).
+    Metadata fields must have been taken out by the caller (they are refused here). Field
+    names are taken in Unicode NFC (``columns.normal_name``). ``label`` names a row in messages
+    ("Row 3", or "set" for a bulk update). ``types`` gives the types of new columns whose values
+    do not say it themselves (CSV cells are all text).
     """
     new_types: dict[str, str] = {}
     checked: list[dict[str, Any]] = []
@@ -45,12 +53,20 @@ def check_rows(dataset: Dataset, raw_rows: list[Any], *, label: str = "Row") -> 
         if not isinstance(raw, dict):
             raise InvalidBody(f"{where} is not a JSON object.", {"row": position})
         fields: dict[str, Any] = {}
-        for name, value in raw.items():
+        for written, value in raw.items():
+            name = normal_name(written)
             problem = column_name_problem(name)
             if problem:
                 raise InvalidBody(f"{where}: invalid column name '{name}': {problem}.", _at(position, name))
+            if name in fields:
+                raise InvalidBody(
+                    f"{where}: two fields name the column '{name}' (one written in another Unicode form).",
+                    _at(position, name),
+                )
             known = dataset.column(name)
             column_type = known.type if known is not None else new_types.get(name)
+            if column_type is None and types and name in types and value is not None:
+                column_type = new_types[name] = ColumnType(types[name]).value
             if column_type is None and value is not None:
                 inferred = values.infer_type(value)
                 if inferred is not None:

@@ -24,6 +24,7 @@ column or value at fault.
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable, Mapping
 
 from ..columns import ColumnType
@@ -53,6 +54,7 @@ MAX_CONDITIONS = 100
 
 def parse_rows_query(params: dict[str, list[str]], columns: Iterable[Column]) -> RowsQuery:
     """The typed query of a rows request, or ``InvalidQuery``."""
+    refuse_stray_characters(params)
     known = fields(columns)
     conditions: list[Condition] = []
     for name, texts in params.items():
@@ -81,6 +83,22 @@ def parse_rows_query(params: dict[str, list[str]], columns: Iterable[Column]) ->
     )
     _check_aggregation(query)
     return query
+
+
+# Parameters whose values are names, numbers or keywords: a control character (a newline or tab
+# pasted along, ``limit=5%0A``) is never part of one, so it is refused rather than ignored.
+_NAME_PARAMS = ("select", "order", "distinct", "limit", "offset", "count", "cursor", "as_of")
+
+
+def refuse_stray_characters(params: Mapping[str, list[str]]) -> None:
+    """``InvalidQuery`` naming the first reserved parameter whose value holds a control character."""
+    for name in _NAME_PARAMS:
+        for text in params.get(name) or ():
+            if any(unicodedata.category(ch) == "Cc" for ch in text):
+                raise InvalidQuery(
+                    f"'{name}' holds a control character (a newline or tab?): {text!r}.",
+                    {"parameter": name, "value": text},
+                )
 
 
 def _size(condition: Condition) -> int:
@@ -282,7 +300,7 @@ def parse_select(
 ) -> tuple[tuple[Selected, ...] | None, tuple[Aggregate, ...]]:
     """Selected items in the caller's order (``id`` first unless placed or aggregating) and the
     aggregates; ``(None, ())`` selects every column."""
-    if text is None or text.strip() == "*":
+    if text is None or text.strip(" ") == "*":
         return None, ()
     selected: list[Selected] = []
     aggregates: list[Aggregate] = []
@@ -308,7 +326,7 @@ def parse_select(
 
 
 def _select_item(item: str, known: Mapping[str, Field]) -> Selected | Aggregate:
-    stripped = item.strip()
+    stripped = item.strip(" ")
     if stripped == "":
         raise InvalidQuery("'select' has an empty item.", {"parameter": "select"})
     if item in known:
@@ -321,15 +339,15 @@ def _select_item(item: str, known: Mapping[str, Field]) -> Selected | Aggregate:
             colon
             and head
             and head not in known
-            and (tail.strip() in known or "(" in tail or "->" in tail or '"' in tail)
+            and (tail.strip(" ") in known or "(" in tail or "->" in tail or '"' in tail)
         ):
-            alias, body = head.strip(), tail.strip()
+            alias, body = head.strip(" "), tail.strip(" ")
     if body == "count()":
         return Aggregate("count", None, alias=alias)
     for function in AGGREGATES:
         for distinct, suffix in ((True, f".{function}(distinct)"), (False, f".{function}()")):
             if body.endswith(suffix):
-                ref = parse_ref(body[: -len(suffix)].strip(), known, "select")
+                ref = parse_ref(body[: -len(suffix)].strip(" "), known, "select")
                 field = resolve(ref, known)
                 _check_aggregate(function, field, distinct)
                 return Aggregate(function, ref, distinct, alias)
@@ -405,7 +423,7 @@ def split_items(text: str, parameter: str) -> list[str]:
     start = position = depth = 0
     while position < len(text):
         ch = text[position]
-        opens = text[start:position].strip() == "" or text.endswith(("->", ":"), start, position)
+        opens = text[start:position].strip(" ") == "" or text.endswith(("->", ":"), start, position)
         if ch == '"' and opens:
             try:
                 _, position = quoted_at(text, position)
@@ -444,7 +462,7 @@ def _unquote(text: str, parameter: str) -> tuple[str, str]:
 
 
 def _order_term(item: str, known: Mapping[str, Field]) -> OrderTerm:
-    stripped = item.strip()
+    stripped = item.strip(" ")
     if stripped == "":
         raise InvalidQuery("'order' has an empty item.", {"parameter": "order"})
     if stripped.startswith('"'):
@@ -521,14 +539,14 @@ def _without_modifiers(text: str) -> str:
 def _parse_distinct(text: str | None, known: Mapping[str, Field]) -> str | None:
     if text is None:
         return None
-    stripped = text.strip()
+    stripped = text.strip(" ")
     if stripped == "":
         raise InvalidQuery("'distinct' has an empty column name.", {"parameter": "distinct"})
     if text in known:
         return text
     if stripped.startswith('"'):
         name, rest = _unquote(stripped, "distinct")
-        if rest.strip():
+        if rest.strip(" "):
             raise InvalidQuery(
                 f"Unexpected text '{rest}' after a quoted column name in 'distinct'.",
                 {"parameter": "distinct", "value": text},

@@ -57,6 +57,7 @@ from .fields import JSON_VALUE, Field, Kind, json_text
 MAX_IN_ITEMS = 1000
 _ALL_KINDS = frozenset({*ColumnType, JSON_VALUE})
 _ORDERED_KINDS = _ALL_KINDS - {ColumnType.JSON}
+_TEXT_KINDS = frozenset({ColumnType.STRING, JSON_VALUE})  # operands taken exactly, spaces included
 _NULLS = group_range(encoding.NULL)
 _VALUES = Range(LOW, HIGH_VALUES)
 
@@ -152,6 +153,10 @@ def bad_value(field: Field, op: str, text: Any, problem: str) -> InvalidQuery:
 
 def parse_value(field: Field, text: str) -> Any:
     """The typed value of ``text`` for ``field``; ``values.ValueProblem`` when it does not fit."""
+    if field.kind not in _TEXT_KINDS and text != text.strip():
+        # A number, date or boolean never has spaces around it: ``eq.5%0A`` is a pasted newline,
+        # `` 5`` most often a raw '+' (``+5``), which a query string turns into a space.
+        raise values.ValueProblem(f"{text!r} has whitespace around the value")
     if field.name == "id" and field.metadata:
         try:
             return str(uuid.UUID(text))
@@ -163,7 +168,10 @@ def parse_value(field: Field, text: str) -> Any:
 
 
 def _json_operand(text: str) -> Any:
-    """A JSON path's operand: JSON when it reads as JSON, else the text itself."""
+    """A JSON path's operand: JSON when it reads as JSON (with no space around it), else the text
+    itself."""
+    if text != text.strip():
+        return text
     try:
         value = jsonutil.loads(text)
     except ValueError:

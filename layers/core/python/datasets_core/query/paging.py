@@ -11,7 +11,7 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 # Far beyond any dataset's row count; bigger offsets are refused, never a server error.
 MAX_OFFSET = 10**12
-_INTEGER = re.compile(r"^[0-9]+$")
+_INTEGER = re.compile(r"[0-9]+")  # matched whole: "5\n" is not an integer
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,13 @@ def parse_page(limit: str | None, offset: str | None) -> Page:
     page_offset = 0
     if limit is not None:
         # Length first: int() of thousands of digits is itself an error.
-        if not _INTEGER.match(limit) or len(limit) > 4 or not 1 <= int(limit) <= MAX_LIMIT:
+        if not _INTEGER.fullmatch(limit) or len(limit) > 4 or not 1 <= int(limit) <= MAX_LIMIT:
             raise InvalidQuery(
                 f"limit must be an integer from 1 to {MAX_LIMIT}.", {"parameter": "limit", "value": limit}
             )
         page_limit = int(limit)
     if offset is not None:
-        if not _INTEGER.match(offset) or len(offset) > 13 or int(offset) > MAX_OFFSET:
+        if not _INTEGER.fullmatch(offset) or len(offset) > 13 or int(offset) > MAX_OFFSET:
             raise InvalidQuery(
                 f"offset must be an integer from 0 to {MAX_OFFSET:,}.",
                 {"parameter": "offset", "value": offset},
