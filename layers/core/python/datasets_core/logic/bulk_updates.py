@@ -196,14 +196,18 @@ def _put_back(dataset: Dataset, target: _Target, before: dict[str, Any], at: str
     }
     try:
         # Nobody wrote the row since: exactly as it was, updated_at included.
-        if row_store.update_fields(dataset, before, previous, before["ua"], unchanged={"ua": at, **written}):
+        if row_store.update_fields(
+            dataset, before, previous, before["ua"], unchanged={"ua": at, **written}, put_back=True
+        ):
             return True
         # Someone changed another column since (their updated_at stays newer than ours): put back
         # each column that still holds our value, and only those.
         again = now_iso()
         for name, value in previous.items():
             attr = _attr(dataset, name)
-            row_store.update_fields(dataset, before, {name: value}, again, unchanged={attr: written[attr]})
+            row_store.update_fields(
+                dataset, before, {name: value}, again, unchanged={attr: written[attr]}, put_back=True
+            )
     except ClientError:
         return False
     return True

@@ -413,6 +413,7 @@ def update_fields(
     updated_at: str,
     *,
     unchanged: dict[str, Any] | None = None,
+    put_back: bool = False,
 ) -> dict[str, Any] | None:
     """Set some columns of a row in place (``changes``: column name → normalised value, None
     removes it), with their index entries and ``ua``; other attributes — and the index entries
@@ -423,7 +424,9 @@ def update_fields(
     An index attribute whose value stays what ``item`` (the row as read) holds is not sent:
     the write must not touch an index entry it does not change (README "Index projections").
     Instead the write requires that attribute to still be as read, so a concurrent change of
-    the same column cannot leave the entry describing a value the row no longer has."""
+    the same column cannot leave the entry describing a value the row no longer has.
+    ``put_back``: ``item`` is the row before a write being undone, not the row now (which holds
+    that write's values, as ``unchanged`` requires): every changed column's entry is set."""
     names: dict[str, str] = {"#id": "id", "#ua": "ua"}
     values_: dict[str, Any] = {":id": item["id"], ":ua": updated_at}
     sets, removes = ["#ua = :ua"], []
@@ -446,7 +449,7 @@ def update_fields(
     ):
         names[f"#x{number}"] = attr
         values_[f":x{number}"] = keys[0]
-        if item.get(attr) == keys[0]:
+        if item.get(attr) == keys[0] and not put_back:
             conditions.append(f"#x{number} = :x{number}")
         else:
             sets.append(f"#x{number} = :x{number}")
