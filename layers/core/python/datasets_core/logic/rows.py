@@ -125,8 +125,10 @@ def write_new_rows(
         changelog.record(dataset, [(start, start + count)])
         row_store.put_new(items)
         try:
-            dataset_store.add_row_count(principal.workspace, dataset.id, count, unless_replacing=True)
-        except (DatasetNotFound, dataset_store.ReplaceInProgress):
+            dataset_store.add_row_count(
+                principal.workspace, dataset.id, count, unless_replacing=True, generation=dataset.generation
+            )
+        except (DatasetNotFound, Conflict):  # deleted, being replaced, or replaced meanwhile
             row_store.remove_new(items)  # deleted or being replaced meanwhile: keep nothing
             raise
     except row_store.WriteIncomplete as exc:
@@ -248,7 +250,7 @@ def delete_one(principal: auth.Principal, dataset_id: str, row_id: str) -> dict[
     gone = row_store.delete_row(item, expected_id=item["id"])
     if gone is None:
         raise RowNotFound(row_id)
-    dataset_store.add_row_count(principal.workspace, dataset_id, -1, plan=True)
+    dataset_store.add_row_count(principal.workspace, dataset_id, -1, plan=True, generation=dataset.generation)
     before = user_fields(row_store.from_item(dataset, gone))
     change_store.record(
         [change_store.entry(dataset_id, item["id"], "delete", principal.key_id, now_iso(), diff(before, {}))]

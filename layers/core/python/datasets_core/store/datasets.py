@@ -324,7 +324,26 @@ def _refusal(workspace: str, dataset_id: str) -> None:
         raise DatasetNotFound(dataset_id)
     if current.get("replacing"):
         raise ReplaceInProgress(dataset_id, str(current["replacing"]))
-    raise Conflict("The dataset changed meanwhile; retry.")
+    raise Conflict("The dataset changed meanwhile (a replace import swapped its rows); retry.")
+
+
+def generation_condition(generation: int) -> tuple[str, dict[str, Any]]:
+    """A condition on the state item: ``generation`` is still the live one (the state carries
+    it from a dataset's first replace on; before that the live generation is 0)."""
+    if generation == 0:
+        return "(attribute_not_exists(generation) OR generation = :live_gen)", {":live_gen": 0}
+    return "generation = :live_gen", {":live_gen": generation}
+
+
+def state_check(workspace: str, dataset_id: str, generation: int) -> dict[str, Any]:
+    """The transaction ``ConditionCheck``: the dataset exists and ``generation`` is live."""
+    condition, values = generation_condition(generation)
+    return {
+        "TableName": settings().meta_table,
+        "Key": state_key(workspace, dataset_id),
+        "ConditionExpression": "attribute_exists(pk) AND " + condition,
+        "ExpressionAttributeValues": values,
+    }
 
 
 def count_update(workspace: str, dataset_id: str, delta: int) -> dict[str, Any]:
@@ -340,28 +359,42 @@ def count_update(workspace: str, dataset_id: str, delta: int) -> dict[str, Any]:
 
 
 def add_row_count(
-    workspace: str, dataset_id: str, delta: int, *, unless_replacing: bool = False, plan: bool = False
+    workspace: str,
+    dataset_id: str,
+    delta: int,
+    *,
+    unless_replacing: bool = False,
+    plan: bool = False,
+    generation: int | None = None,
 ) -> None:
     """Move the dataset's exact row count by ``delta`` (with ``plan``, the workspace's usage too,
     in the same transaction: rows deleted are given back to the plan).
 
     ``DatasetNotFound`` when the dataset was deleted meanwhile (its rows were given back to the
     plan by the delete; the caller undoes its own write); with ``unless_replacing``,
-    ``ReplaceInProgress`` when a replace import began meanwhile (nothing counted).
+    ``ReplaceInProgress`` when a replace import began meanwhile (nothing counted). With
+    ``generation`` (the generation the caller's rows were written to), ``Conflict`` when a
+    replace swapped generations meanwhile: those rows are no longer the dataset's.
     """
     if not delta:
         return
     transact: list[dict[str, Any]] = [{"Update": count_update(workspace, dataset_id, delta)}]
-    if unless_replacing:
-        transact.append(
-            {
-                "ConditionCheck": {
-                    "TableName": settings().meta_table,
-                    "Key": state_key(workspace, dataset_id),
-                    "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(replacing)",
-                }
-            }
-        )
+    if unless_replacing or generation is not None:
+        conditions = ["attribute_exists(pk)"]
+        values: dict[str, Any] = {}
+        if unless_replacing:
+            conditions.append("attribute_not_exists(replacing)")
+        if generation is not None:
+            condition, values = generation_condition(generation)
+            conditions.append(condition)
+        check: dict[str, Any] = {
+            "TableName": settings().meta_table,
+            "Key": state_key(workspace, dataset_id),
+            "ConditionExpression": " AND ".join(conditions),
+        }
+        if values:
+            check["ExpressionAttributeValues"] = values
+        transact.append({"ConditionCheck": check})
     if plan:
         transact.append(
             {"Update": {"TableName": settings().meta_table, **workspaces.release_update(workspace, -delta)}}
