@@ -507,7 +507,8 @@ def _convert(
         bad += len(converted.problems)
         for position in sorted(converted.problems):
             column, message = converted.problems[position]
-            bad_by_column[column or ""] = bad_by_column.get(column or "", 0) + 1
+            if column is not None:  # (problems of a whole row hint at no column's type)
+                bad_by_column[column] = bad_by_column.get(column, 0) + 1
             if len(errors) < MAX_ERRORS:
                 errors.append(error(message, column, first + position))
         positions = converted.good_positions()
@@ -516,27 +517,35 @@ def _convert(
         parts.add(first, positions, converted.columns, chunk.size)
         advanced = True
     parts.flush()
-    allowed = int(record.get("max_bad_rows") or 0)
-    if bad > allowed:
-        raise ImportFailed(
-            errors,
-            rejected=bad,
-            rows_total=rows_total,
-            reason=_bad_rows_reason(bad, rows_total, allowed, found, bad_by_column),
-        )
     changes: dict[str, Any] = {
         "rows_total": rows_total,
         "rows_rejected": bad,
         "errors": errors,
         "chunks_total": len(parts.ranges),
-        "checkpoint": {"ranges": parts.ranges},
+        "checkpoint": {"ranges": parts.ranges, "bad_by_column": bad_by_column},
     }
     if record.get("preview") and not record.get("committed"):
+        # The preview shows bad rows too: a commit with other types may be what fixes them.
         changes.update(stage="preview", status="queued", preview_data=_preview(found, preview))
     else:
+        _refuse_bad_rows({**record, **changes})
         changes["stage"] = "prepare"
     import_store.save(workspace, record["id"], owner, changes)
     return {**record, **changes}
+
+
+def _refuse_bad_rows(record: dict[str, Any]) -> None:
+    """``ImportFailed`` when the file has more bad rows than ``max-bad-rows`` allows."""
+    bad, total = int(record.get("rows_rejected") or 0), int(record.get("rows_total") or 0)
+    allowed = int(record.get("max_bad_rows") or 0)
+    if bad > allowed:
+        by_column = (record.get("checkpoint") or {}).get("bad_by_column") or {}
+        raise ImportFailed(
+            list(record.get("errors") or []),
+            rejected=bad,
+            rows_total=total,
+            reason=_bad_rows_reason(bad, total, allowed, record["targets"], by_column),
+        )
 
 
 def _bad_rows_reason(
@@ -582,6 +591,7 @@ def _preview(found: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[st
 def _prepare(workspace: str, record: dict[str, Any], owner: str) -> dict[str, Any] | None:
     """Reserve, create or grow the dataset, allocate where the rows go; the record ready to write."""
     import_id = record["id"]
+    _refuse_bad_rows(record)  # a previewed file is committed as it was validated
     found: list[dict[str, Any]] = record["targets"]
     rows_total = int(record.get("rows_total") or 0)
     good = rows_total - int(record.get("rows_rejected") or 0)
