@@ -98,8 +98,9 @@ def _plan(dataset: Dataset) -> dict[str, Any]:
 
 
 def running_imports_floor(dataset: Dataset) -> int:
-    """The earliest start (log position, less the clock allowance) of an append import writing
-    into the dataset's live generation; a large number when none is."""
+    """The last cut a snapshot may have and hold no row of an append import writing into the
+    dataset's live generation: before its start, less the clock allowance (a large number when
+    no import is writing)."""
     from ..store import imports as import_store
 
     floor = 2**63 - 1
@@ -107,7 +108,7 @@ def running_imports_floor(dataset: Dataset) -> int:
         plan = record.get("plan") or {}
         writing = record.get("status") == "running" and record.get("stage") == "write"
         if writing and "started_position" in plan and int(plan.get("generation", -1)) == dataset.generation:
-            floor = min(floor, int(plan["started_position"]) - changelog.CLOCK_ALLOWANCE)
+            floor = min(floor, int(plan["started_position"]) - changelog.CLOCK_ALLOWANCE - 1)
     return floor
 
 

@@ -66,7 +66,11 @@ def ordered(table: ReplicaTable, query: RowsQuery, matched: pa.Array, limit: int
     """``matched`` positions in the query's order (ties by row_index); the first ``limit`` only
     when given (a top-k selection, not a full sort)."""
     if not query.order:
-        return matched  # the table is in row_index order
+        if table.in_row_order:
+            return matched
+        # Changed rows follow the snapshot's: the default order (row_index) is a sort then.
+        indexes = table.column(Ref("row_index")).array.take(matched)
+        return matched.take(pc.sort_indices(indexes))
     columns: dict[str, pa.Array] = {}
     keys: list[tuple[str, str, str]] = []
     for number, term in enumerate(query.order):

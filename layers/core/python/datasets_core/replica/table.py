@@ -211,6 +211,11 @@ class ReplicaTable:
         self._table: pa.Table | None = None
 
     @property
+    def in_row_order(self) -> bool:
+        """Whether the rows are in row_index order (a snapshot's parts are; changed rows come last)."""
+        return self.extra is None
+
+    @property
     def items_read(self) -> int:
         return self.change.items_read if self.change else 0
 

@@ -144,7 +144,10 @@ def list_for_dataset(workspace: str, dataset_id: str) -> list[dict[str, Any]]:
 def public(record: dict[str, Any]) -> dict[str, Any]:
     shown = {name: record.get(name) for name in PUBLIC_FIELDS}
     done = record.get("chunks_done")
-    shown["chunks_done"] = len(done) if isinstance(done, (set, frozenset, list)) else done
+    if isinstance(done, (set, frozenset, list)):
+        shown["chunks_done"] = len(done)
+    elif record.get("chunks_total") is not None:
+        shown["chunks_done"] = 0
     shown["preview"] = bool(record.get("preview"))
     return shown
 
