@@ -100,6 +100,9 @@ def test_types_travel_as_metadata_and_come_back() -> None:
     assert "column:type" in str(ImportOptions.from_metadata({"types": "a"}))
     assert "twice" in str(ImportOptions.from_metadata({"types": "a:number,a:string"}))
     assert ImportOptions.from_metadata({"preview": "true"}) == ImportOptions(preview=True)
+    assert ImportOptions.from_metadata({"chunk-rows": "5000"}) == ImportOptions(chunk_rows=5000)
+    assert "from 1000 to 1000000" in str(ImportOptions.from_metadata({"chunk-rows": "10"}))
+    assert ImportOptions(chunk_rows=5000).metadata()["chunk-rows"] == "5000"
     assert "'true' or 'false'" in str(ImportOptions.from_metadata({"preview": "yes"}))
 
 

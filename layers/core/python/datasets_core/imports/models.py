@@ -7,7 +7,8 @@
   ``upsert-on`` (an indexed column), ``max-bad-rows`` (default 0), ``types`` (column types
   that override inference: ``amount:number,born:date``; a name with a ``,``, ``:``, ``%`` or
   a non-ASCII character is percent-encoded), ``preview`` (``true``: stop after validation and
-  wait for ``POST /v1/imports/{id}/commit``) and ``import-id`` (set by ``POST .../uploads``:
+  wait for ``POST /v1/imports/{id}/commit``), ``chunk-rows`` (rows per parallel chunk for
+  this file; ``IMPORT_PART_ROWS`` by default) and ``import-id`` (set by ``POST .../uploads``:
   the import id the upload was promised).
 - Import ids: one per object version. An upload made through ``POST .../uploads`` carries the
   id it was promised; any other object's id is a digest of (bucket, key, version) or, when
@@ -44,6 +45,8 @@ META_MAX_BAD_ROWS = "max-bad-rows"
 META_TYPES = "types"
 META_PREVIEW = "preview"
 META_IMPORT_ID = "import-id"
+META_CHUNK_ROWS = "chunk-rows"
+CHUNK_ROWS_RANGE = (1_000, 1_000_000)
 IMPORT_ID = re.compile(r"^imp_[0-9a-f]{24}$")
 MAX_FILENAME = 255
 STATUSES = ("queued", "running", "succeeded", "failed")
@@ -160,6 +163,7 @@ class ImportOptions:
     max_bad_rows: int = 0
     types: dict[str, str] = field(default_factory=dict)
     preview: bool = False
+    chunk_rows: int | None = None  # rows per chunk for this file (default: IMPORT_PART_ROWS)
 
     @staticmethod
     def from_metadata(metadata: dict[str, str]) -> ImportOptions | str:
@@ -180,7 +184,16 @@ class ImportOptions:
         preview = (meta.get(META_PREVIEW) or "false").lower()
         if preview not in ("true", "false"):
             return f"x-amz-meta-{META_PREVIEW} must be 'true' or 'false', not '{preview}'"
-        return ImportOptions(mode, upsert_on, int(raw), types, preview == "true")
+        chunk_rows = meta.get(META_CHUNK_ROWS) or None
+        low, high = CHUNK_ROWS_RANGE
+        if chunk_rows is not None and not (chunk_rows.isdigit() and low <= int(chunk_rows) <= high):
+            return (
+                f"x-amz-meta-{META_CHUNK_ROWS} must be a whole number from {low} to {high}, "
+                f"not '{chunk_rows}'"
+            )
+        return ImportOptions(
+            mode, upsert_on, int(raw), types, preview == "true", int(chunk_rows) if chunk_rows else None
+        )
 
     def metadata(self) -> dict[str, str]:
         """The S3 user metadata that carries these options (what an upload must send)."""
@@ -193,6 +206,8 @@ class ImportOptions:
             meta[META_TYPES] = types_text(self.types)
         if self.preview:
             meta[META_PREVIEW] = "true"
+        if self.chunk_rows is not None:
+            meta[META_CHUNK_ROWS] = str(self.chunk_rows)
         return meta
 
 

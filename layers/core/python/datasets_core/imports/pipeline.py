@@ -223,6 +223,7 @@ def import_object(source: Source, deadline: Deadline, receive_count: int = 1) ->
         "max_bad_rows": chosen.max_bad_rows,
         "types": chosen.types or None,
         "preview": chosen.preview,
+        "chunk_rows": chosen.chunk_rows,
         "status": "queued",
         "stage": "detect",
         "reason": None,
@@ -439,8 +440,16 @@ def _detect(
 class _Staging:
     """Good rows gathered into staging parts of ``IMPORT_PART_ROWS`` rows."""
 
-    def __init__(self, workspace: str, import_id: str, found: list[dict[str, Any]], state: dict[str, Any]):
+    def __init__(
+        self,
+        workspace: str,
+        import_id: str,
+        found: list[dict[str, Any]],
+        state: dict[str, Any],
+        part_rows: int | None = None,
+    ):
         self.workspace, self.import_id, self.found = workspace, import_id, found
+        self.part_rows = part_rows or settings().import_part_rows
         self.ranges: list[list[int]] = [list(r) for r in state.get("ranges", [])]
         self.rows: list[int] = []
         self.columns: list[list[Any]] = [[] for _ in found]
@@ -454,16 +463,18 @@ class _Staging:
             self.rows.extend(first + position for position in positions)
             for cells, column in zip(self.columns, columns, strict=True):
                 cells.extend(column[position] for position in positions)
-        size = settings().import_part_rows
-        while len(self.rows) >= size:
-            self.flush(size)
+        while len(self.rows) >= self.part_rows:
+            self.flush(self.part_rows)
 
     def flush(self, size: int | None = None) -> None:
         """Write the first ``size`` gathered rows (all of them by default) as the next part."""
         if not self.rows:
             return
         if len(self.ranges) >= MAX_CHUNKS:
-            message = f"the file has too many rows: at most {MAX_CHUNKS * settings().import_part_rows} a file"
+            message = (
+                f"the file has too many rows: at most {MAX_CHUNKS * self.part_rows} "
+                f"in chunks of {self.part_rows}"
+            )
             raise ImportFailed([error(message)], reason=message)
         size = len(self.rows) if size is None else size
         rows, columns = self.rows[:size], [cells[:size] for cells in self.columns]
@@ -480,7 +491,7 @@ def _convert(
     found: list[dict[str, Any]] = record["targets"]
     upsert_on = record.get("upsert_on")
     state = dict(record.get("checkpoint") or {})
-    parts = _Staging(workspace, record["id"], found, state)
+    parts = _Staging(workspace, record["id"], found, state, record.get("chunk_rows"))
     rows_total, bad = int(state.get("rows", 0)), int(state.get("bad", 0))
     errors: list[dict[str, Any]] = list(state.get("errors", []))
     bad_by_column: dict[str, int] = dict(state.get("bad_by_column", {}))
