@@ -157,7 +157,8 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "delete_row",
         "datasets:write",
-        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_DELETE, ROWS_PUT),
+        # META_CONDITION: the count moves only while the row's generation is live (a replace)
+        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_DELETE, ROWS_PUT, META_CONDITION),
         "Delete a row",
     ),
     Route(

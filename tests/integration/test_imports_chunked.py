@@ -19,6 +19,7 @@ from datasets_core.store import changelog, workspaces
 from datasets_core.store import datasets as dataset_store
 from datasets_core.store import imports as import_store
 from datasets_core.store import rows as row_store
+from tests.iam import recorder
 
 from .conftest import Client, run_maintenance
 from .import_support import drop, queued_messages, run_handler
@@ -196,7 +197,12 @@ def test_an_insert_overtaken_by_a_whole_replace_is_refused_and_not_counted(
     def then_a_replace_runs(items: list[dict[str, Any]]) -> Any:
         result = put_new(items)
         if not replaced:  # ... when a whole replace import runs and swaps the generation
-            replaced.append(drop("race/new.csv", numbered_csv(5), {"mode": "replace"}))
+            # (the file is put by the test, not by the insert's function)
+            outside = recorder.CURRENT_FUNCTION.set(None)
+            try:
+                replaced.append(drop("race/new.csv", numbered_csv(5), {"mode": "replace"}))
+            finally:
+                recorder.CURRENT_FUNCTION.reset(outside)
             run_handler(replaced[0])
         return result
 

@@ -146,7 +146,8 @@ def write(workspace: str, record: dict[str, Any], number: int) -> None:
         "start": started,
         "end": _now_ms(),
         "rows": len(rows),
-        "part": part.to_item() if part else None,
+        # [rows, bytes, first, last]: the key follows from the version and the chunk number
+        "part": [part.rows, part.bytes, part.first, part.last] if part else None,
         "logged": logged,
     }
     extra: list[dict[str, Any]] = []
@@ -182,8 +183,7 @@ def _why_gone(workspace: str, dataset_id: str) -> str:
 
 
 def _still_writing(workspace: str, import_id: str, dataset_id: str, generation: int, mode: str) -> None:
-    record = import_store.get(workspace, import_id)
-    if record is None or record["status"] != "running":
+    if import_store.status(workspace, import_id) != "running":
         raise import_store.ImportStopped
     state = dataset_store.state(workspace, dataset_id)
     if state is None:
@@ -346,8 +346,14 @@ def finish(workspace: str, record: dict[str, Any], owner: str) -> None:
 
 
 def _our_parts(record: dict[str, Any]) -> list[Part]:
-    infos = record.get("chunk_info") or {}
-    return [Part.from_item(info["part"]) for _, info in sorted(infos.items()) if info.get("part")]
+    plan = record["plan"]
+    folder = layout.dataset_prefix(record["workspace"], str(record["dataset_id"]))
+    parts = []
+    for number, info in (record.get("chunk_info") or {}).items():
+        if info.get("part"):
+            rows, size, first, last = (int(value) for value in info["part"])
+            parts.append(Part(folder + _part_name(plan, int(number)), rows, size, first, last))
+    return sorted(parts, key=lambda part: part.first)
 
 
 def _publish(workspace: str, record: dict[str, Any]) -> bool:

@@ -60,9 +60,9 @@ from .validate import MAX_ERRORS, ImportFailed, error
 MAX_RECEIVES = chunks.MAX_RECEIVES
 PREVIEW_ROWS = 20
 PREVIEW_BYTES = 64 * 1024
-# More chunks than this would outgrow the import record (400 KB); at the default part size that
-# is a file of 400,000,000 rows.
-MAX_CHUNKS = 4000
+# More chunks than this would outgrow the import record (400 KB; a chunk adds ~100 bytes); at
+# the default part size that is a file of 100,000,000 rows (chunk-rows raises it).
+MAX_CHUNKS = 1000
 # A file for a dataset that a replace import is writing waits this long between tries.
 WAIT_SECONDS = 30
 _SEND_BATCH = 10

@@ -130,6 +130,21 @@ def get(workspace: str, import_id: str) -> dict[str, Any] | None:
     return to_native(item) if item else None
 
 
+def status(workspace: str, import_id: str) -> str | None:
+    """Just the import's status (a cheap read for chunks that check it as they write)."""
+    item = (
+        meta()
+        .get_item(
+            Key=import_key(workspace, import_id),
+            ConsistentRead=True,
+            ProjectionExpression="#status",
+            ExpressionAttributeNames={"#status": "status"},
+        )
+        .get("Item")
+    )
+    return str(item["status"]) if item else None
+
+
 def list_for_dataset(workspace: str, dataset_id: str) -> list[dict[str, Any]]:
     """A dataset's imports, newest first."""
     items = query_all(
