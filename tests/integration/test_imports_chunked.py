@@ -336,3 +336,35 @@ def test_a_replace_swaps_in_a_snapshot_of_its_file(client: Client, small_chunks:
     assert answer["meta"]["items_read"] == 0 and answer["meta"]["replica"]["delta_rows"] == 0
     assert answer["data"]["rows"] == all_rows(client, dataset_id)
     assert [row["n"] for row in answer["data"]["rows"]] == list(range(100, 125))
+
+
+def test_a_publish_that_loses_a_race_retries_on_the_new_snapshot_with_every_file_in_place(
+    client: Client, small_chunks: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an import about to publish, and a compaction that publishes first (the pointer moves)
+    monkeypatch.setattr(changelog, "CLOCK_ALLOWANCE", 0)
+    created = client.post("/datasets", {"name": "raced"}).json()["data"]
+    dataset_id = created["id"]
+    client.post(f"/datasets/{dataset_id}/rows", {"rows": [{"n": i, "label": "api"} for i in range(4)]})
+    compaction.request(dataset_store.get("default", dataset_id))
+    run_maintenance()
+    body, messages = start("raced/data.csv", numbered_csv(15, start=100))
+    set_replica = dataset_store.set_replica
+    raced: list[int] = []
+
+    def moved_once(dataset: Any, pointer: Any, *, expected: Any) -> None:
+        if not raced:
+            raced.append(pointer.version)
+            raise dataset_store.Conflict("The dataset's replica moved meanwhile.")
+        set_replica(dataset, pointer, expected=expected)
+
+    monkeypatch.setattr(dataset_store, "set_replica", moved_once)
+    for message in messages:
+        run_handler(message)
+    # Then the retry published, and every part it names is there (none lost to the first try)
+    pointer = dataset_store.get("default", dataset_id).replica
+    assert raced and pointer is not None and pointer.cause == "import" and pointer.rows == 4 + 15
+    answer = replica_query(client, dataset_id)
+    assert answer["data"]["rows"] == all_rows(client, dataset_id)
+    assert answer["meta"]["replica"]["snapshot_rows"] == 19
+    assert [v.version for v in layout.versions("default", dataset_id)] == [pointer.version, 1]

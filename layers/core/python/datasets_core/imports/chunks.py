@@ -373,7 +373,7 @@ def _publish(workspace: str, record: dict[str, Any]) -> bool:
         return False
     floor = int(plan["started_position"]) - changelog.CLOCK_ALLOWANCE
     target = version
-    for _ in range(_PUBLISH_TRIES):
+    for attempt in range(_PUBLISH_TRIES):
         try:
             dataset = dataset_store.get(workspace, str(record["dataset_id"]))
         except DatasetNotFound:
@@ -401,16 +401,27 @@ def _publish(workspace: str, record: dict[str, Any]) -> bool:
         try:
             dataset_store.set_replica(dataset, pointer, expected=current)
         except Conflict:
-            layout.forget_version(dataset, pointer)
+            layout.forget_description(dataset, target)  # its files are this import's: kept for the retry
             continue
         if target != version:
             layout.delete_prefix(layout.version_prefix(dataset, version))
+        if attempt:  # copies of an earlier base that this one does not have must not stay in the folder
+            _keep_only(layout.version_prefix(dataset, target), {part.key for part in pointer.parts})
         return True
     layout.delete_prefix(layout.dataset_prefix(workspace, str(record["dataset_id"])) + f"v={version}/")
     if target != version:
         layout.delete_prefix(layout.dataset_prefix(workspace, str(record["dataset_id"])) + f"v={target}/")
     logger.info("import left its rows to compaction", extra={"import_id": record["id"]})
     return False
+
+
+def _keep_only(folder: str, keys: set[str]) -> None:
+    s3 = aws.client("s3")
+    bucket = settings().replica_bucket
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=folder).get("Contents", [])
+    stray = [{"Key": obj["Key"]} for obj in listed if obj["Key"] not in keys]
+    if stray:
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": stray, "Quiet": True})
 
 
 def _gather(dataset: Dataset, version: int, parts: list[Part], first_copy: int) -> list[Part]:

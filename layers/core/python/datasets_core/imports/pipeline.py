@@ -60,6 +60,7 @@ from .validate import MAX_ERRORS, ImportFailed, error
 MAX_RECEIVES = chunks.MAX_RECEIVES
 PREVIEW_ROWS = 20
 PREVIEW_BYTES = 64 * 1024
+PREVIEW_DAYS = 7  # as long as staging parts live (infra/storage.py STAGING_RETENTION)
 # More chunks than this would outgrow the import record (400 KB; a chunk adds ~100 bytes); at
 # the default part size that is a file of 100,000,000 rows (chunk-rows raises it).
 MAX_CHUNKS = 1000
@@ -538,6 +539,8 @@ def _convert(
     if record.get("preview") and not record.get("committed"):
         # The preview shows bad rows too: a commit with other types may be what fixes them.
         changes.update(stage="preview", status="queued", preview_data=_preview(found, preview))
+        # Uncommitted, it goes when its staging parts expire (the replica bucket's lifecycle).
+        changes["expires_at_epoch"] = int(time.time()) + PREVIEW_DAYS * 86400
     else:
         _refuse_bad_rows({**record, **changes})
         changes["stage"] = "prepare"

@@ -95,6 +95,11 @@ def version(workspace: str, dataset_id: str, number: int) -> ReplicaPointer:
     return pointer
 
 
+def forget_description(dataset: Dataset, version: int) -> None:
+    """Remove a version's description only (a version that was never published; its files stay)."""
+    meta().delete_item(Key=_version_key(dataset.workspace, dataset.id, version))
+
+
 def forget_version(dataset: Dataset, pointer: ReplicaPointer) -> None:
     """Remove a version's files and its description (retention, purges)."""
     delete_prefix(version_prefix(dataset, pointer.version))

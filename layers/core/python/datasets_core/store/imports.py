@@ -408,7 +408,8 @@ def commit(workspace: str, import_id: str, types: dict[str, str], *, revalidate:
         meta().update_item(
             Key=import_key(workspace, import_id),
             UpdateExpression="SET committed = :yes, stage = :stage, #types = :types"
-            + (", #checkpoint = :none" if revalidate else ""),
+            + (", #checkpoint = :none" if revalidate else "")
+            + " REMOVE expires_at_epoch",
             ConditionExpression="stage = :preview AND #status = :queued AND attribute_not_exists(committed)",
             ExpressionAttributeNames={
                 "#status": "status",
