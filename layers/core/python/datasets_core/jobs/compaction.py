@@ -60,7 +60,8 @@ def step(job: engine.Job, checkpoint: dict[str, Any]) -> tuple[dict[str, Any], b
         return checkpoint, True
     stage = checkpoint.get("stage", "plan")
     if stage == "plan":
-        return _plan(dataset), False
+        planned = _plan(dataset)
+        return (checkpoint, True) if planned is None else (planned, False)
     if dataset.generation != checkpoint["generation"]:
         _abandon(dataset, checkpoint)  # replaced meanwhile: the replace brought its own snapshot
         return checkpoint, True
@@ -76,11 +77,14 @@ def _base(dataset: Dataset) -> ReplicaPointer | None:
     return pointer if pointer is not None and pointer.generation == dataset.generation else None
 
 
-def _plan(dataset: Dataset) -> dict[str, Any]:
+def _plan(dataset: Dataset) -> dict[str, Any] | None:
+    """The compaction's checkpoint, or None when there is nothing it may fold yet."""
     base = _base(dataset)
     # Never past the start of an append import still writing: its rows go into a snapshot
     # from its file, which it can publish only on a snapshot that holds none of them.
     cut = max(min(changelog.cut_position(), running_imports_floor(dataset)), base.cut if base else 0)
+    if base is not None and cut <= base.cut:
+        return None  # (an import is writing since the base's cut: it publishes its own rows)
     changed = _changed(dataset, base, cut)
     last = max([part.last for part in base.parts] if base else [-1])
     end = max(last, max(changed, default=-1)) + 1
