@@ -3,8 +3,8 @@
 Runs in this process against the stack's DynamoDB endpoint, so every request the write
 path sends can be counted with a botocore event hook (the stack itself is another process).
 The rows are the items the import's converter builds (``imports.convert``), written with
-``store.rows.batch_write(put_requests(items))``, the call the import pipeline writes rows with
-(``imports/pipeline.py``, ``_write``).
+``store.rows.batch_write(put_requests(items))``, the call an import chunk writes rows with
+(``imports/chunks.py``, ``write``).
 """
 
 from __future__ import annotations

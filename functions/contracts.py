@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from datasets_core import api_models as m
-from datasets_core.imports.models import CreateUpload
+from datasets_core.imports.models import CommitImport, CreateUpload
 from datasets_core.models import CreateDataset, CreateKey, UpdateDataset
 from datasets_core.query import operators
 from datasets_core.query.grammar import RESERVED_PARAMS
@@ -391,7 +391,20 @@ CREATE_UPLOAD = Body(
             {"filename": "sales.parquet", "mode": "replace"},
         ),
         "upsert": ("Upsert on an indexed column", {"filename": "leads.jsonl", "upsert_on": "email"}),
+        "typed_preview": (
+            "Set a column's type and preview before importing",
+            {"filename": "people.csv", "types": {"zip": "string"}, "preview": True},
+        ),
     },
+)
+
+COMMIT_IMPORT = Body(
+    CommitImport,
+    {
+        "as_detected": ("Import with the detected types", {}),
+        "with_types": ("Override detected types", {"types": {"zip": "string", "amount": "number"}}),
+    },
+    "Optional: with `types` the file is validated again with them before it is imported.",
 )
 
 # --- the table ----------------------------------------------------------------------------------
@@ -525,5 +538,19 @@ CONTRACTS: dict[str, Contract] = {
     ),
     "get_import": Contract(
         IMPORTS, Answer(data=m.ImportReport, description="An import's report and progress.")
+    ),
+    "import_preview": Contract(
+        IMPORTS,
+        Answer(
+            data=m.ImportPreview,
+            description="Detected columns, first rows and bad rows of an upload made with `preview`.",
+        ),
+        errors=("conflict",),
+    ),
+    "commit_import": Contract(
+        IMPORTS,
+        Answer(202, m.ImportReport, description="The import goes on; poll `GET /v1/imports/{import_id}`."),
+        body=COMMIT_IMPORT,
+        errors=("conflict",),
     ),
 }

@@ -191,7 +191,8 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows/{row_id}",
         "delete_row",
         "datasets:write",
-        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_DELETE, ROWS_PUT),
+        # META_CONDITION: the count moves only while the row's generation is live (a replace)
+        (*ROWS_WRITE_COMMON, ROWS_GET, ROWS_DELETE, ROWS_PUT, META_CONDITION),
         "Delete a row",
     ),
     Route(
@@ -207,7 +208,7 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/uploads",
         "create_upload",
         "datasets:write",
-        (META_QUERY, DROP_PUT, IDEMPOTENCY),
+        (META_QUERY, META_PUT, DROP_PUT, IDEMPOTENCY),
         "Presigned upload into the drop folder",
     ),
     Route(
@@ -219,6 +220,22 @@ _TABLE: tuple[Route, ...] = (
         "List imports",
     ),
     Route("GET", "/imports/{import_id}", "get_import", "datasets:read", (META_GET,), "Get an import"),
+    Route(
+        "GET",
+        "/imports/{import_id}/preview",
+        "import_preview",
+        "datasets:read",
+        (META_GET,),
+        "Preview an import's detected columns and first rows",
+    ),
+    Route(
+        "POST",
+        "/imports/{import_id}/commit",
+        "commit_import",
+        "datasets:write",
+        (META_GET, META_UPDATE, IMPORT_SEND, IDEMPOTENCY),
+        "Import a previewed file (optionally with column types)",
+    ),
 )
 
 ROUTES: dict[str, Route] = {route.function: route for route in _TABLE}

@@ -95,8 +95,9 @@ def statement(capability: str, targets: Targets) -> iam.PolicyStatement:
         REPLICA_LIST: (["s3:ListBucket"], [replica.bucket_arn]),
         IDEMPOTENCY: (list(IDEMPOTENCY_ACTIONS), [storage.idempotency.table_arn]),
         DROP_PUT: (["s3:PutObject"], [objects]),
-        # The drop bucket is versioned: S3 events name the version, the import reads exactly it.
-        DROP_READ: (["s3:GetObjectVersion"], [objects]),
+        # The drop bucket is versioned: S3 events name the version, the import reads exactly it
+        # (an event without one — an unversioned bucket — is read by ETag: s3:GetObject).
+        DROP_READ: (["s3:GetObject", "s3:GetObjectVersion"], [objects]),
         IMPORT_SEND: (["sqs:SendMessage"], [targets.import_queue.queue_arn]),
         MAINTENANCE_SEND: (["sqs:SendMessage"], [targets.maintenance_queue.queue_arn]),
     }

@@ -52,18 +52,24 @@ MAINTENANCE_FUNCTION = "maintenance"
 IMPORT_CAPABILITIES = (
     META_GET,
     META_QUERY,  # the dataset with its counters
-    META_CONDITION,  # upserts count their new rows unless a replace began
+    META_CONDITION,  # chunks count only while their generation is live; upserts unless a replace began
     ROWS_GET,  # upserts: the row a uniqueness item names
     ROWS_UPDATE,  # upserts: matching rows updated in place
+    ROWS_QUERY,  # a redelivered chunk: which of its rows are there, what the change log says
     META_INDEX,  # the dataset's imports
     META_PUT,  # import records; a dataset created by its first dropped file
-    META_UPDATE,  # leases, checkpoints, counters, generation swaps
-    ROWS_PUT,  # upserts
+    META_UPDATE,  # leases, checkpoints, the completion set, counters, generation swaps
+    META_DELETE,  # the dataset a failed file created is removed
+    ROWS_PUT,  # upserts; the change log
     ROWS_INDEX,  # upserts find their rows by index
     ROWS_BATCH_WRITE,  # chunks; the rows of a failed import are deleted by key
-    DROP_READ,  # the dropped file, at the version the S3 event names
-    IMPORT_SEND,  # continuation of a long import
-    MAINTENANCE_SEND,  # a replace import queues the purge of the generation it replaced
+    DROP_READ,  # the dropped file, exactly the object the S3 event names
+    REPLICA_GET,  # staging parts; a snapshot's parts copied into the import's version
+    REPLICA_PUT,  # staging parts, the import's snapshot parts
+    REPLICA_DELETE,  # staging parts once written; a failed import's snapshot parts
+    REPLICA_LIST,  # ... found by listing their folder
+    IMPORT_SEND,  # one message per chunk; continuations of validation
+    MAINTENANCE_SEND,  # purges: a replaced generation, a dataset a failed file created
 )
 MAINTENANCE_CAPABILITIES = (
     META_GET,  # jobs, versions
@@ -89,9 +95,17 @@ IMPORT_TIMEOUT = Duration.minutes(15)
 # dropped files queues up instead of starving the API functions (and DynamoDB's capacity).
 # The SQS event source is capped to the same number, so it does not poll messages it would
 # only see throttled. Deploying needs an account concurrency quota of at least 100 + this.
+#
+# Chunks of one big file are written by up to this many invocations at once, each one writer
+# (BatchWriteItem, 25 rows a request, ~1,500-2,500 rows/s): the setting ties the import's write
+# rate to the rows table's capacity. With on-demand capacity a new table absorbs ~4,000 write
+# units/s at once (more after it grew); 5 writers of 1 KB rows with 2 indexes stay below it.
+# Raise it together with the table's capacity (and the account's concurrency quota).
 IMPORT_CONCURRENCY = 5
 IMPORT_MEMORY_MB = 2048
-IMPORT_BATCH_SIZE = 10
+# One message per invocation: a chunk message is a chunk's worth of work, so a batch of them
+# would be written one after the other instead of side by side.
+IMPORT_BATCH_SIZE = 1
 IMPORT_TMP_MB = 10240  # Lambda's maximum ephemeral storage
 # Long enough for a compaction chunk (250,000 rows) with room to spare; jobs continue in a new
 # invocation well before it.

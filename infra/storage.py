@@ -16,6 +16,8 @@ REPLICA_BUCKET_ID = "ReplicaBucket"
 REPLICA_PREFIX = "replica/"
 ACCESS_LOGS_BUCKET_ID = "AccessLogsBucket"
 EXPORT_PREFIX = "exports/"
+# Validated rows of imports waiting to be written (removed when the import ends).
+STAGING_RETENTION = Duration.days(7)
 # Dropped files are imported within minutes; after this they are expired (on the versioned
 # bucket expiry makes them noncurrent, and noncurrent versions are removed 30 days later).
 DROP_RETENTION = Duration.days(30)
@@ -129,6 +131,12 @@ class Storage(Construct):
             server_access_logs_prefix="replica-bucket/",
             lifecycle_rules=[
                 s3.LifecycleRule(id="expire-exports", prefix=EXPORT_PREFIX, expiration=EXPORT_RETENTION),
+                # An import removes its staging parts when it ends; a crash's leftovers go here.
+                s3.LifecycleRule(
+                    id="expire-import-staging",
+                    prefix=f"{REPLICA_PREFIX}_staging/",
+                    expiration=STAGING_RETENTION,
+                ),
                 s3.LifecycleRule(
                     id="abort-incomplete-uploads", abort_incomplete_multipart_upload_after=Duration.days(1)
                 ),

@@ -140,7 +140,8 @@ def main() -> int:
     signal.signal(signal.SIGINT, _on_signal)
     signal.signal(signal.SIGTERM, _on_signal)
 
-    # Batch sizes of the CDK event sources (infra/imports.py): 10 files, one maintenance job.
+    # Batch sizes of the CDK event sources (infra/imports.py): one import message (a file, or
+    # one chunk of a file) and one maintenance job per invocation.
     pollers = [
         QueueWorker(
             resources.import_queue,
@@ -149,7 +150,7 @@ def main() -> int:
             stop,
             invoke=partial(lambdas.invoke, IMPORT_FUNCTION),
             available=partial(lambdas.exists, IMPORT_FUNCTION),
-            batch_size=10,
+            batch_size=1,
             concurrency=lambda_settings.import_concurrency,
         ),
         QueueWorker(

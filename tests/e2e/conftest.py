@@ -46,6 +46,7 @@ SETTINGS_ENV = {
     "MAINTENANCE_CONCURRENCY",
     "LAMBDA_IDLE_SECONDS",
     "LAMBDA_MAX_WORKERS",
+    "IMPORT_PART_ROWS",
 }
 
 
@@ -191,7 +192,9 @@ def local_stack(log_dir: Path, **extra_env: str) -> Iterator[Stack]:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with local_stack(tmp_path_factory.mktemp("local-stack")) as running:
+    # Import chunks of 2,000 rows (100,000 by default), so a test file of thousands of rows is
+    # written by concurrent invocations as a big file is.
+    with local_stack(tmp_path_factory.mktemp("local-stack"), IMPORT_PART_ROWS="2000") as running:
         yield running
 
 

@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import requests
 
+from datasets_core.imports.models import import_id_of
 from tests.integration.import_support import s3_notification
 
 from .conftest import Stack, wait_for
@@ -52,6 +53,20 @@ def finished_imports(stack: Stack, name: str, count: int = 1) -> list[dict[str, 
         return finished if len(finished) >= count else None
 
     return wait_for(done, IMPORT_TIMEOUT, f"{count} finished import(s) of '{name}'", interval=0.2)
+
+
+def report_of_put(stack: Stack, key: str, put_response: dict[str, Any]) -> dict[str, Any]:
+    """The finished report of the import a PUT into the drop bucket started (by its id)."""
+    import_id = import_id_of(BUCKET, key, put_response["VersionId"])
+
+    def done() -> dict[str, Any] | None:
+        response = stack.request("GET", f"/imports/{import_id}")
+        if response.status_code != 200:
+            return None
+        report = response.json()["data"]
+        return report if report["status"] in ("succeeded", "failed") else None
+
+    return wait_for(done, IMPORT_TIMEOUT, f"import {import_id}", interval=0.2)
 
 
 def dataset(stack: Stack, name: str) -> dict[str, Any]:
@@ -190,12 +205,12 @@ def test_json_lines(stack: Stack) -> None:
 
 
 # --- bad files -----------------------------------------------------------------------------------
-def test_a_broken_file_fails_and_writes_nothing(stack: Stack) -> None:
-    put(stack, "broken", "data.csv.gz", b"\x1f\x8b\x08 not really gzip")
-    [report] = finished_imports(stack, "broken")
-    assert report["status"] == "failed"
-    assert "compressed file is broken" in report["errors"][0]["message"]
-    assert dataset(stack, "broken")["row_count"] == 0 and rows(stack, "broken") == []
+def test_a_broken_file_fails_and_leaves_no_dataset(stack: Stack) -> None:
+    response = put(stack, "broken", "data.csv.gz", b"\x1f\x8b\x08 not really gzip")
+    report = report_of_put(stack, "drop/default/broken/data.csv.gz", response)
+    assert report["status"] == "failed" and report["dataset_id"] is None
+    assert "compressed file is broken" in report["reason"]
+    assert dataset_id(stack, "broken") is None
 
 
 def test_one_bad_row_fails_the_file_with_its_row_and_column(stack: Stack) -> None:
@@ -204,7 +219,7 @@ def test_one_bad_row_fails_the_file_with_its_row_and_column(stack: Stack) -> Non
     [report] = finished_imports(stack, "strict")
     assert report["status"] == "failed"
     assert report["errors"] == [
-        {"row": 3, "column": "n", "message": "'three' is not a number (number column)"}
+        {"row": 2, "column": "n", "message": "'three' is not a number (number column)"}
     ]
     assert (report["rows_total"], report["rows_imported"], report["rows_rejected"]) == (4, 0, 1)
     assert dataset(stack, "strict")["row_count"] == 0
@@ -265,7 +280,27 @@ def test_presigned_upload_is_imported_with_its_options(stack: Stack) -> None:
     put_response = requests.put(data["upload_url"], data=b"n\n7\n8\n", headers=data["headers"], timeout=30)
     assert put_response.status_code == 200, put_response.text
     newest = finished_imports(stack, "via url")[0]
+    assert newest["id"] == data["import_id"]  # the id the upload promised
     assert newest["status"] == "succeeded" and newest["mode"] == "replace"
     assert newest["source"]["key"] == data["key"] == "drop/default/via url/new data.csv"
     assert [r["n"] for r in rows(stack, "via url")] == [7, 8]
     assert stack.request("GET", f"/imports/{newest['id']}").json()["data"]["rows_imported"] == 2
+
+
+# --- chunks written concurrently -----------------------------------------------------------------
+def test_a_big_file_is_written_in_chunks_by_concurrent_invocations(stack: Stack) -> None:
+    # Given a file of 12 chunks (the stack runs with IMPORT_PART_ROWS=2000, 4 import workers)
+    count = 24_000
+    data = ("n,label\n" + "".join(f"{i},row {i}\n" for i in range(count))).encode()
+    response = put(stack, "chunky", "data.csv", data)
+    report = report_of_put(stack, "drop/default/chunky/data.csv", response)
+    # Then every row landed once, and more than one chunk was being written at a time
+    assert report["status"] == "succeeded", report
+    assert (report["rows_imported"], report["chunks_total"], report["chunks_done"]) == (count, 12, 12)
+    assert report["max_concurrent_chunks"] > 1, report
+    assert dataset(stack, "chunky")["row_count"] == count
+    page = stack.request(
+        "GET", f"/datasets/{report['dataset_id']}/rows", params={"n": "gte.23990", "label": "neq.x"}
+    ).json()
+    assert [row["n"] for row in page["data"]["rows"]] == list(range(23_990, count))
+    assert page["meta"]["plan"] == "replica" and page["meta"]["replica"]["delta_rows"] == 0

@@ -137,6 +137,11 @@ def requests_for(call: Mapping[str, Any], *, region: str, account: str) -> list[
                 Request("s3:GetObject", f"arn:aws:s3:::{source}", call=text),
                 Request("s3:PutObject", f"arn:aws:s3:::{call['bucket']}/{call['key']}", call=text),
             ]
+        if operation == "DeleteObjects":
+            return [
+                Request("s3:DeleteObject", f"arn:aws:s3:::{call['bucket']}/{key}", call=text)
+                for key in call.get("keys", [])
+            ]
         if operation not in _S3_ACTIONS:
             raise CheckerError(f"no IAM mapping for s3 {operation} (add it to tests/iam/policy.py): {text}")
         action, versioned_action, on_bucket = _S3_ACTIONS[operation]

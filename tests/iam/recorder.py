@@ -165,6 +165,8 @@ def summarize(
             summary["copy_source"] = params["CopySource"]
         if "Prefix" in params:
             summary["prefix"] = params["Prefix"]
+        if operation == "DeleteObjects":  # IAM authorizes s3:DeleteObject on each key
+            summary["keys"] = sorted(str(o["Key"]) for o in params.get("Delete", {}).get("Objects", []))
     elif service == "sqs":
         summary["queue_url"] = params.get("QueueUrl") or params.get("QueueName")
     elif service == "lambda":

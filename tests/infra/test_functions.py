@@ -13,6 +13,7 @@ from routes import (
     ANALYTICS_INVOKE,
     DROP_PUT,
     IDEMPOTENCY,
+    IMPORT_SEND,
     MAINTENANCE_SEND,
     REPLICA_DELETE,
     REPLICA_GET,
@@ -178,10 +179,12 @@ def test_route_roles_hold_exactly_their_capabilities(synth: Synth, route: Route)
         for resource in _as_list(s["Resource"])
     }
     assert data == expected_permissions(synth, route.grants)
-    # Nobody writes rows without a rows write capability, nobody sends to the import queue.
+    # Nobody writes rows without a rows write capability; only a commit of a previewed import
+    # sends to the import queue.
     rows_writes = actions_on(synth, fn, tables.ROWS.logical_id) & WRITE_ACTIONS
     assert bool(rows_writes) == bool(set(route.grants) & ROWS_WRITES), rows_writes
-    assert actions_on(synth, fn, synth.logical_id(synth.stack.imports.queue)) == set()
+    sends = actions_on(synth, fn, synth.logical_id(synth.stack.imports.queue))
+    assert sends == ({"sqs:SendMessage"} if fn == "commit_import" else set())
     puts = {r for a, r in synth.permissions(fn) if a == "s3:PutObject"}
     assert all(r.endswith('"/drop/*"]]}') for r in puts) and bool(puts) == (DROP_PUT in route.grants)
 
@@ -214,15 +217,22 @@ def test_wildcard_resources_are_xray_only(synth: Synth, function: str) -> None:
 def test_import_function_grants(synth: Synth) -> None:
     fn = "import_file"
     assert actions_on(synth, fn, tables.IDEMPOTENCY.logical_id) == set()
-    # Object reads (of the version S3 announced) only under drop/; listing only under drop/.
-    reads = {(a, r) for a, r in synth.permissions(fn) if a.startswith("s3:")}
+    # Object reads of the drop bucket (of the object S3 announced) only under drop/; listing only
+    # under drop/.
+    drop = synth.logical_id(synth.stack.storage.bucket)
+    reads = {(a, r) for a, r in synth.permissions(fn) if a.startswith("s3:") and f'"{drop}"' in r}
     objects = {r for _, r in reads if "Fn::Join" in r}
     assert objects and all(r.endswith('"/drop/*"]]}') for r in objects), objects
-    assert {a for a, _ in reads} == {"s3:GetObjectVersion", "s3:ListBucket"}
-    [listing] = [s for s in synth.statements(fn) if s["Action"] == "s3:ListBucket"]
+    assert {a for a, _ in reads} == {"s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket"}
+    # Staging parts and snapshot parts in the replica bucket.
+    replica = actions_on(synth, fn, synth.logical_id(synth.stack.storage.replica))
+    assert replica == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket"}
+    [listing] = [
+        s for s in synth.statements(fn) if s["Action"] == "s3:ListBucket" and f'"{drop}"' in json.dumps(s)
+    ]
     assert listing["Condition"] == {"StringLike": {"s3:prefix": ["drop/*"]}}
     assert actions_on(synth, fn, synth.logical_id(synth.stack.imports.queue)) == {"sqs:SendMessage"} | CONSUME
-    # A replace import queues the purge of the old generation on the maintenance queue.
+    # A replace import queues the purge of the old generation (or a failed file's dataset) there.
     maintenance_queue = actions_on(synth, fn, synth.logical_id(synth.stack.imports.maintenance_queue))
     assert maintenance_queue == {"sqs:SendMessage"}
 
@@ -256,6 +266,7 @@ def expected_permissions(synth: Synth, capabilities: tuple[str, ...]) -> set[tup
         ),
     }
     queue = {"Fn::GetAtt": [synth.logical_id(synth.stack.imports.maintenance_queue), "Arn"]}
+    import_queue = {"Fn::GetAtt": [synth.logical_id(synth.stack.imports.queue), "Arn"]}
     pairs = set()
     for capability in capabilities:
         resource, _, action = capability.partition(":")
@@ -270,6 +281,8 @@ def expected_permissions(synth: Synth, capabilities: tuple[str, ...]) -> set[tup
         elif capability in replica:
             action, target = replica[capability]
             pairs.add((action, _compact(target)))
+        elif capability == IMPORT_SEND:
+            pairs.add(("sqs:SendMessage", _compact(import_queue)))
         else:
             target = {"Fn::Join": ["", [arn[table], "/index/*"]]} if index else arn[table]
             pairs.add((f"dynamodb:{action}", _compact(target)))

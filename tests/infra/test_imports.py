@@ -51,7 +51,7 @@ def test_event_source_mappings_report_batch_item_failures(synth: Synth) -> None:
     }
     assert set(mappings) == {synth.function_id("import_file"), synth.function_id("maintenance")}
     imports = mappings[synth.function_id("import_file")]
-    assert imports["BatchSize"] == 10
+    assert imports["BatchSize"] == 1  # a chunk message is a chunk's work: one per invocation
     assert imports["EventSourceArn"] == {"Fn::GetAtt": [synth.logical_id(synth.stack.imports.queue), "Arn"]}
     for mapping in mappings.values():
         assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]

@@ -54,6 +54,13 @@ def log_call(stub: Stubber) -> None:
     )
 
 
+def query_call(stub: Stubber, count: int = 1) -> None:
+    """Expect ``count`` Queries that find nothing (a redelivered import chunk looks for its rows
+    and for API writes in the change log before it writes)."""
+    for _ in range(count):
+        stub.add_response("query", {"Items": [], "Count": 0, "ScannedCount": 0})
+
+
 def no_backoff(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Take ``row_store.batch_write``'s backoff sleeps out; the list records each one asked for."""
     sleeps: list[float] = []

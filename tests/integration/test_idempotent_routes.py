@@ -6,15 +6,18 @@ it has a request below, so its idempotency records (and the grants they need) ar
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+import boto3
 import pytest
 
 from routes import IDEMPOTENCY, ROUTES
 
 from .conftest import Client
+from .import_support import run_handler, s3_notification
 
 IDEMPOTENT_ROUTES = sorted(name for name, route in ROUTES.items() if IDEMPOTENCY in route.grants)
 
@@ -27,15 +30,33 @@ BODIES: dict[str, Callable[[str], Any]] = {
     "replace_row": lambda _row: {"n": 5},
     "delete_row": lambda _row: None,
     "create_upload": lambda _row: {"filename": "more.csv"},
+    "commit_import": lambda _row: {},
 }
+
+
+def _previewed_import(client: Client, dataset_id: str) -> str:
+    """An upload made with ``preview``, its file arrived and validated: the import waits for a commit."""
+    answer = client.post(f"/datasets/{dataset_id}/uploads", {"filename": "p.csv", "preview": True}).json()[
+        "data"
+    ]
+    metadata = {name.removeprefix("x-amz-meta-"): value for name, value in answer["headers"].items()}
+    put = boto3.client("s3").put_object(
+        Bucket=answer["bucket"], Key=answer["key"], Body=b"n\n9\n", Metadata=metadata
+    )
+    run_handler(
+        json.dumps(
+            s3_notification(answer["bucket"], answer["key"], 4, put["ETag"].strip('"'), put["VersionId"])
+        )
+    )
+    return str(answer["import_id"])
 
 
 def test_every_idempotent_route_has_a_request_here() -> None:
     assert sorted(BODIES) == IDEMPOTENT_ROUTES
 
 
-def _path(function: str, dataset_id: str, row_id: str) -> str:
-    return ROUTES[function].path.format(dataset_id=dataset_id, row_id=row_id)
+def _path(function: str, dataset_id: str, row_id: str, import_id: str = "imp_" + "0" * 24) -> str:
+    return ROUTES[function].path.format(dataset_id=dataset_id, row_id=row_id, import_id=import_id)
 
 
 @pytest.mark.parametrize("function", IDEMPOTENT_ROUTES)
@@ -55,7 +76,8 @@ def test_a_failed_request_is_forgotten_and_a_success_is_replayed(client: Client,
         assert failed.status == 404, failed.body
 
     # and a success with that key is answered again, unchanged, on a retry.
-    path = _path(function, dataset_id, row_id)
+    import_id = _previewed_import(client, dataset_id) if "{import_id}" in ROUTES[function].path else ""
+    path = _path(function, dataset_id, row_id, import_id)
     first = client.request(method, path, json_body=body, headers=headers)
     assert 200 <= first.status < 300, first.body
     replay = client.request(method, path, json_body=body, headers=headers)

@@ -66,6 +66,18 @@ def test_s3_versions_presigned_puts_and_queues() -> None:
     assert requests(send) == [("sqs:SendMessage", f"arn:aws:sqs:{REGION}:{ACCOUNT}:work")]
 
 
+def test_a_batch_delete_is_a_delete_of_each_key() -> None:
+    params = {
+        "Bucket": "r",
+        "Delete": {"Objects": [{"Key": "replica/b.parquet"}, {"Key": "replica/a.parquet"}]},
+    }
+    batch = summarize("s3", "DeleteObjects", params, presign=False)
+    assert requests(batch) == [
+        ("s3:DeleteObject", "arn:aws:s3:::r/replica/a.parquet"),
+        ("s3:DeleteObject", "arn:aws:s3:::r/replica/b.parquet"),
+    ]
+
+
 def test_an_unmapped_operation_is_an_error_not_an_allowance() -> None:
     with pytest.raises(policy.CheckerError, match="no IAM mapping"):
         requests(summarize("s3", "PutBucketPolicy", {"Bucket": "b"}, presign=False))

@@ -79,14 +79,45 @@ def test_import_id_is_one_per_object_version() -> None:
     )
 
 
+def test_an_object_without_version_is_known_by_etag_and_sequencer() -> None:
+    first = import_id_of("bucket", "drop/a/b/c.csv", None, "etag1", "0055AED6DCD90281E5")
+    # The same event again: the same import.
+    assert first == import_id_of("bucket", "drop/a/b/c.csv", None, "etag1", "0055AED6DCD90281E5")
+    # The same bytes PUT again (a new sequencer), other bytes: new imports.
+    assert first != import_id_of("bucket", "drop/a/b/c.csv", None, "etag1", "0055AED6DCD90281F0")
+    assert first != import_id_of("bucket", "drop/a/b/c.csv", None, "etag2", "0055AED6DCD90281E5")
+    # A version, when there is one, names the object by itself.
+    assert import_id_of("b", "k", "v1", "etag1", "01") == import_id_of("b", "k", "v1", "etag2", "02")
+
+
+def test_types_travel_as_metadata_and_come_back() -> None:
+    options = ImportOptions(types={"amount": "number", "zip, code:x%": "string", "größe": "number"})
+    meta = options.metadata()
+    assert meta["types"].isascii()
+    assert ImportOptions.from_metadata(meta) == options
+    assert ImportOptions.from_metadata({"types": "a:number, b : DATE"}).types == {"a": "number", "b": "date"}
+    assert "not a column type" in str(ImportOptions.from_metadata({"types": "a:integer"}))
+    assert "column:type" in str(ImportOptions.from_metadata({"types": "a"}))
+    assert "twice" in str(ImportOptions.from_metadata({"types": "a:number,a:string"}))
+    assert ImportOptions.from_metadata({"preview": "true"}) == ImportOptions(preview=True)
+    assert ImportOptions.from_metadata({"chunk-rows": "5000"}) == ImportOptions(chunk_rows=5000)
+    assert "from 1000 to 1000000" in str(ImportOptions.from_metadata({"chunk-rows": "10"}))
+    assert ImportOptions(chunk_rows=5000).metadata()["chunk-rows"] == "5000"
+    assert "'true' or 'false'" in str(ImportOptions.from_metadata({"preview": "yes"}))
+
+
 def test_upload_bodies_are_checked() -> None:
     assert CreateUpload(filename="x.csv").options() == ImportOptions()
+    body = CreateUpload.model_validate({"filename": "x.csv", "types": {"a": "date"}, "preview": True})
+    assert body.options() == ImportOptions(types={"a": "date"}, preview=True)
     for body in (
         {"filename": "x.txt"},
         {"filename": "a/x.csv"},
         {"filename": "x.csv", "mode": "replace", "upsert_on": "email"},
         {"filename": "x.csv", "max_bad_rows": -1},
         {"filename": "x.csv", "other": 1},
+        {"filename": "x.csv", "types": {"a": "integer"}},
+        {"filename": "x.csv", "types": {"id": "string"}},
     ):
         with pytest.raises(ValidationError):
             CreateUpload.model_validate(body)
@@ -96,7 +127,7 @@ def test_api_functions_of_imports_do_not_load_pyarrow() -> None:
     # pyarrow ships only in the import function's layer (SPEC §10: API functions stay small).
     code = (
         "import sys, importlib\n"
-        "for name in ('create_upload', 'list_imports', 'get_import'):\n"
+        "for name in ('create_upload', 'list_imports', 'get_import', 'import_preview', 'commit_import'):\n"
         "    importlib.import_module(name + '.handler')\n"
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pyarrow', 'polars')))\n"
     )

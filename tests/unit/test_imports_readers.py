@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from datasets_core import values
-from datasets_core.imports import pipeline
+from datasets_core.imports import convert, validate
 from datasets_core.imports.readers import FileProblem, open_reader
 from datasets_core.records import Column, Dataset
 from datasets_core.store import rows as row_store
@@ -34,17 +34,28 @@ def dataset_of(columns: list[dict[str, Any]]) -> Dataset:
 
 
 def convert_file(
-    path: Path, file_format: str, columns: list[dict[str, Any]] | None = None, chunk_rows: int = 1000
+    path: Path,
+    file_format: str,
+    columns: list[dict[str, Any]] | None = None,
+    chunk_rows: int = 1000,
+    types: dict[str, str] | None = None,
 ) -> tuple[dict[str, str], list[dict[str, Any]], dict[int, tuple[str | None, str]]]:
-    """(column types, API rows of the good rows, problems by 1-based row) as the import sees them."""
+    """(column types, API rows of the good rows, problems by 1-based row) as the import sees them:
+    a detection pass when the file needs one, then the conversion with the decided types."""
     dataset = dataset_of(columns or [])
     reader = open_reader(str(path), file_format, chunk_rows)
-    targets = pipeline._targets(reader, dataset, None)
-    types = {target["name"]: target["type"] for target in targets}
+    types_option = dict(types or {})
+    detection = None
+    if validate.needs_detection(reader, dataset, types_option):
+        detection = validate.Detection(reader.style)
+        for chunk in reader.chunks():
+            detection.add(chunk, validate.settled_columns(dataset, types_option))
+    targets = validate.targets(reader, dataset, None, types_option, detection)
+    found_types = {target["name"]: target["type"] for target in targets}
     rows: list[dict[str, Any]] = []
     problems: dict[int, tuple[str | None, str]] = {}
     for chunk in reader.chunks():
-        converted = pipeline._convert(chunk, targets, reader.style, None)
+        converted = validate.convert_chunk(chunk, targets, reader.style, None)
         for position, problem in converted.problems.items():
             problems[chunk.first_row + position] = problem
         for position in converted.good_positions():
@@ -54,7 +65,7 @@ def convert_file(
                     for target, column in zip(targets, converted.columns, strict=True)
                 }
             )
-    return types, rows, problems
+    return found_types, rows, problems
 
 
 def write_parquet(tmp_path: Path, table: pa.Table, **kwargs: Any) -> Path:
@@ -352,11 +363,63 @@ def test_items_built_for_import_match_the_rows_api_layout(tmp_path: Path) -> Non
     path.write_text("name,n\nx,1\n")
     dataset = dataset_of([])
     reader = open_reader(str(path), "csv")
-    targets = [{**t, "attr": f"c{i}"} for i, t in enumerate(pipeline._targets(reader, dataset, None))]
+    detection = validate.Detection(reader.style)
+    detection.add(next(reader.chunks()), set())
+    found = validate.targets(reader, dataset, None, {}, detection)
+    targets = [{**t, "attr": f"c{i}"} for i, t in enumerate(found)]
     chunk = next(reader.chunks())
-    converted = pipeline._convert(chunk, targets, reader.style, None)
+    converted = validate.convert_chunk(chunk, targets, reader.style, None)
     at = "2024-01-01T00:00:00.000Z"
     typed = dataset_of(targets)
-    items = pipeline.convert.build_items(typed, 3, targets, converted, [0], [7], ["row-id"], at)
+    items = convert.build_items(typed, 3, targets, converted, [0], [7], ["row-id"], at)
     expected = row_store.to_item(typed, 7, "row-id", {"name": "x", "n": 1}, at, at, 3)
     assert items == [expected]
+
+
+# --- majority typing and the types option (SPEC §7) ------------------------------------------
+def test_a_csv_number_column_with_a_few_odd_values_is_a_number_column_with_bad_rows(tmp_path: Path) -> None:
+    path = tmp_path / "file.csv"
+    ages = [str(20 + i) for i in range(10)] + ["forty", "n/a", "?"]
+    path.write_text("age,half\n" + "".join(f"{age},{i if i % 2 else 'x'}\n" for i, age in enumerate(ages)))
+    types, rows, problems = convert_file(path, "csv")
+    # The odd values do not turn the column into text: they are bad rows, one each, named.
+    assert types == {"age": "number", "half": "string"}
+    assert sorted(problems) == [11, 12, 13]
+    assert {problem[0] for problem in problems.values()} == {"age"}
+    assert "'forty' is not a number" in problems[11][1]
+    assert [row["age"] for row in rows] == list(range(20, 30))
+
+
+def test_json_lines_columns_are_typed_by_their_majority(tmp_path: Path) -> None:
+    lines = [{"day": f"2024-01-{d:02d}", "n": d} for d in range(1, 8)] + [{"day": "soon", "n": "many"}]
+    path = tmp_path / "file.jsonl"
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    types, rows, problems = convert_file(path, "jsonl")
+    assert types == {"day": "date", "n": "number"}
+    assert list(problems) == [8] and len(rows) == 7
+
+
+def test_the_types_option_overrides_detection(tmp_path: Path) -> None:
+    path = tmp_path / "file.csv"
+    path.write_text("zip,amount\n007,1\n12345,2\n")
+    types, rows, _ = convert_file(path, "csv", types={"zip": "string", "amount": "string"})
+    assert types == {"zip": "string", "amount": "string"}
+    assert rows == [{"zip": "007", "amount": "1"}, {"zip": "12345", "amount": "2"}]
+    # Parquet numbers set to string keep their exact text.
+    table = pa.table({"n": pa.array([1, 250], pa.int64()), "d": pa.array([Decimal("1.50"), None])})
+    parquet = write_parquet(tmp_path, table)
+    types, rows, _ = convert_file(parquet, "parquet", types={"n": "string", "d": "string"})
+    assert types == {"n": "string", "d": "string"}
+    assert rows == [{"n": "1", "d": "1.5"}, {"n": "250", "d": None}]
+
+
+def test_the_types_option_cannot_change_or_invent_columns(tmp_path: Path) -> None:
+    path = tmp_path / "file.csv"
+    path.write_text("n\n1\n")
+    with pytest.raises(FileProblem, match="cannot change"):
+        convert_file(path, "csv", [{"name": "n", "type": "number", "attr": "c0"}], types={"n": "string"})
+    with pytest.raises(FileProblem, match="does not have"):
+        convert_file(path, "csv", types={"m": "string"})
+    parquet = write_parquet(tmp_path, pa.table({"b": pa.array([True])}))
+    with pytest.raises(FileProblem, match="holds bool values"):
+        convert_file(parquet, "parquet", types={"b": "date"})

@@ -325,6 +325,7 @@ class PatchRow(BaseModel):
 
 # --- imports ------------------------------------------------------------------------------------
 class Upload(_Answer):
+    import_id: str = Field(description="The import this upload starts (poll `GET /v1/imports/{import_id}`).")
     upload_url: str = Field(description="Presigned PUT URL into the drop folder.")
     method: Literal["PUT"]
     headers: dict[str, str] = Field(description="Headers the PUT must carry exactly (signed).")
@@ -339,10 +340,14 @@ class ImportSource(_Answer):
     size: int | None = None
     version: str | None = None
     etag: str | None = None
+    sequencer: str | None = None
 
 
 class ImportRowError(_Answer):
-    row: int | None = Field(description="1-based data row; null for a problem with the whole file.")
+    row: int | None = Field(
+        description="0-based data row of the file (the base of the rows API's errors; a CSV's header "
+        "and blank lines are not rows); null for a problem with the whole file."
+    )
     column: str | None
     message: str
 
@@ -357,6 +362,9 @@ class ImportReport(_Answer):
     upsert_on: str | None
     max_bad_rows: int | None
     status: Literal["queued", "running", "succeeded", "failed"]
+    reason: str | None = Field(None, description="Why a failed import failed, in one sentence.")
+    types: dict[str, ColumnType] | None = Field(None, description="Column types the upload set.")
+    preview: bool = Field(False, description="Whether the import waits for a commit after validation.")
     rows_total: int | None
     rows_imported: int | None
     rows_rejected: int | None
@@ -364,3 +372,26 @@ class ImportReport(_Answer):
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None
+    chunks_total: int | None = Field(None, description="Chunks the file's rows are written in.")
+    chunks_done: int | None = Field(None, description="Chunks written so far.")
+    max_concurrent_chunks: int | None = Field(
+        None, description="How many chunks were written at once, at most (set when it succeeds)."
+    )
+
+
+class PreviewColumn(_Answer):
+    name: str
+    type: ColumnType
+    new: bool = Field(description="The column is new to the dataset (its type was detected or set).")
+    detected: dict[str, int] | None = Field(
+        None, description="`{seen, fit}`: of `seen` values, `fit` have the detected type."
+    )
+
+
+class ImportPreview(_Answer):
+    import_id: str
+    columns: list[PreviewColumn]
+    rows: list[dict[str, Any]] = Field(description="The first rows as they would be imported.")
+    rows_total: int | None
+    rows_rejected: int | None
+    errors: list[ImportRowError]

@@ -25,6 +25,8 @@ class Settings:
     # The columnar replica (SPEC §6b): Parquet snapshots under this bucket and prefix.
     replica_bucket: str = "datasets-replica-local"
     replica_prefix: str = "replica/"
+    # Rows per import chunk: the unit of parallel writing (one message, one invocation each).
+    import_part_rows: int = 100_000
     # The function answering replica queries (invoked by the API functions that need it).
     analytics_function_name: str = "analytics"
     import_queue_url: str = ""

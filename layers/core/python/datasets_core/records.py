@@ -96,8 +96,10 @@ class ReplicaPointer:
     """A columnar snapshot of the dataset's rows (SPEC §6b), one version of them.
 
     ``cut`` is a change-log position: the snapshot holds every change logged at or before it,
-    and readers add the rows logged after it. ``covered`` lists row-index ranges an import
-    wrote into the snapshot although their log items are after ``cut``.
+    and readers add the rows logged after it. ``imports`` lists imports whose rows the
+    snapshot holds although their log items are after ``cut`` (an append import writes its
+    rows' snapshot parts from the file): readers skip the log items of those origins, as
+    ``(import id, position of its last log item)`` (past that position the entry is dropped).
     """
 
     version: int
@@ -105,13 +107,17 @@ class ReplicaPointer:
     cut: int
     rows: int
     parts: tuple[Part, ...] = ()
-    covered: tuple[tuple[int, int], ...] = ()
+    imports: tuple[tuple[str, int], ...] = ()
     created_at: str = ""
     cause: str = ""
 
     @property
     def bytes(self) -> int:
         return sum(part.bytes for part in self.parts)
+
+    def holds_origin(self, origin: str) -> bool:
+        """Whether the snapshot already holds the rows of log items of ``origin``."""
+        return any(origin == f"import:{import_id}" for import_id, _ in self.imports)
 
     def to_item(self) -> dict[str, Any]:
         return {
@@ -120,7 +126,7 @@ class ReplicaPointer:
             "cut": self.cut,
             "rows": self.rows,
             "parts": [part.to_item() for part in self.parts],
-            "covered": [list(span) for span in self.covered],
+            "imports": [[import_id, position] for import_id, position in self.imports],
             "created_at": self.created_at,
             "cause": self.cause,
         }
@@ -135,7 +141,7 @@ class ReplicaPointer:
             cut=int(item["cut"]),
             rows=int(item.get("rows", 0)),
             parts=tuple(Part.from_item(part) for part in item.get("parts", [])),
-            covered=tuple((int(a), int(b)) for a, b in item.get("covered", [])),
+            imports=tuple((str(a), int(b)) for a, b in item.get("imports", [])),
             created_at=str(item.get("created_at", "")),
             cause=str(item.get("cause", "")),
         )

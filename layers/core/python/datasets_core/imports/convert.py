@@ -67,6 +67,14 @@ def arrow_column(array: pa.Array, target: ColumnType) -> tuple[list[Any], Proble
         return [None] * len(array), []
     if kind is Kind.STRING and target is not ColumnType.STRING:
         return text_column(array.to_pylist(), target)
+    natural = natural_type(kind)
+    if target is ColumnType.STRING and natural is not None and natural is not ColumnType.STRING:
+        # An explicit ``types`` option made it a string column: each value's text, as the API shows it.
+        stored, problems = arrow_column(array, natural)
+        return [
+            None if value is None else values.text_of(values.from_store(value, natural), natural)
+            for value in stored
+        ], problems
     if kind is Kind.INT:
         return array.to_pylist(), []
     if kind is Kind.FLOAT:

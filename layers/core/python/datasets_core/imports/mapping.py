@@ -15,15 +15,15 @@ Parquet / Arrow:
 | null (a column with no value at all)          | no column until a value arrives      |
 | binary, large_binary, fixed_size_binary       | rejected: the import fails, naming it|
 
-Text (CSV cells): a new column's type is the narrowest of boolean, number, date, datetime that
-fits every non-empty cell, otherwise string. JSON Lines: a new column takes the type of its
-first non-null value (as the rows API does), except that a column of strings is a date or
-datetime column only when every one of its strings is one.
+Text (CSV cells) and JSON Lines: a new column's type is decided by the whole file, by majority
+(``TextTypes`` / ``JsonTypes``): a column of numbers with a few odd values is a number column
+whose odd values are bad rows. An explicit ``types`` option overrides the decision.
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Any
 
 import pyarrow as pa
 
@@ -131,14 +131,25 @@ def fits(kind: Kind, column_type: ColumnType) -> bool:
     return kind in (Kind.NULL, Kind.STRING) or _NATURAL.get(kind) is column_type
 
 
+_JSON_KINDS = (ColumnType.BOOLEAN, ColumnType.NUMBER, ColumnType.STRING, ColumnType.JSON)
+
+
 class JsonTypes:
-    """Detects a JSON Lines column's type: its first value's, with strings narrowed over all values."""
+    """Majority typing of one JSON Lines column: a kind (boolean, number, string, object/array)
+    held by more than half of its non-null values wins, and strings of which more than half are
+    dates (or datetimes) make a date (datetime) column; without a majority the most frequent kind
+    wins (ties: the kind seen first). Values of another kind are bad rows."""
 
-    __slots__ = ("first", "strings")
+    __slots__ = ("counts", "dates", "datetimes", "first", "seen")
 
-    def __init__(self) -> None:
-        self.first: ColumnType | None = None
-        self.strings = {ColumnType.DATE, ColumnType.DATETIME}
+    def __init__(self, state: dict[str, Any] | None = None) -> None:
+        state = state or {}
+        self.seen = int(state.get("seen", 0))
+        self.counts = {kind: int(state.get("counts", {}).get(kind.value, 0)) for kind in _JSON_KINDS}
+        self.dates = int(state.get("dates", 0))
+        self.datetimes = int(state.get("datetimes", 0))
+        first = state.get("first")
+        self.first: ColumnType | None = ColumnType(first) if first else None
 
     def add(self, value: object) -> None:
         if value is None:
@@ -147,14 +158,34 @@ class JsonTypes:
             inferred = values.infer_type(value)
         except values.ValueProblem:
             return  # reported as a bad row by the conversion
-        if isinstance(value, str):
-            self.strings &= {inferred} if inferred is not None else set()
-            if self.first is None:
-                self.first = ColumnType.STRING
-        elif self.first is None:
-            self.first = inferred
+        if inferred is None:
+            return
+        self.seen += 1
+        if inferred is ColumnType.DATE:
+            self.dates += 1
+        elif inferred is ColumnType.DATETIME:
+            self.datetimes += 1
+        kind = ColumnType.STRING if inferred in (ColumnType.DATE, ColumnType.DATETIME) else inferred
+        self.counts[kind] += 1
+        if self.first is None:
+            self.first = kind
 
     def result(self) -> ColumnType | None:
-        if self.first is ColumnType.STRING and len(self.strings) == 1:
-            return next(iter(self.strings))
-        return self.first
+        if not self.seen:
+            return None
+        if self.dates * 2 > self.seen:
+            return ColumnType.DATE
+        if self.datetimes * 2 > self.seen:
+            return ColumnType.DATETIME
+        most = max(self.counts.values())
+        winners = [kind for kind, count in self.counts.items() if count == most]
+        return self.first if self.first in winners else winners[0]
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "seen": self.seen,
+            "counts": {kind.value: count for kind, count in self.counts.items()},
+            "dates": self.dates,
+            "datetimes": self.datetimes,
+            "first": self.first.value if self.first else None,
+        }

@@ -1,20 +1,27 @@
-"""The import of one dropped file, from queue message to rows.
+"""The import of one dropped file, from queue message to rows (SPEC §7).
 
-1. **Identify.** The import id is derived from (bucket, key, version or ETag): every
-   delivery of one object version is the same import. A finished import is never redone;
-   an unfinished one is taken over through a lease on its record (``store.imports``).
-2. **Validate** the whole file before writing anything: resolve every file column to a
-   dataset column (declared, or inferred over the whole file), convert every row, count the
-   bad ones. More than ``max-bad-rows`` fails the import with the first 100 errors. The
-   decisions (target columns, first row index, target generation) are stored on the record.
-3. **Write** chunk by chunk in 25-item batches. Row keys and ids are functions of the import
-   id and the row number, so writing a chunk twice overwrites it. After each chunk, one
-   transaction moves the checkpoint, ``rows_imported`` and the dataset's ``row_count``.
-4. **Continue** when the Lambda deadline nears: release the lease, enqueue a continuation
-   message, return. The continuation (or any redelivery) resumes at the checkpoint.
-5. **Finish.** ``append`` rows are live as they land. ``replace`` rows go to a fresh
-   generation that one conditional write makes live, after which the old generation is
-   purged in the background.
+1. **Identify.** An upload made through ``POST .../uploads`` carries the import id it was
+   promised (``x-amz-meta-import-id``); any other object's id is a digest of (bucket, key,
+   version) — or (bucket, key, ETag, sequencer) where the bucket names no version — so every
+   delivery of one S3 event is the same import and a new PUT is a new one. A finished import
+   is never redone; an unfinished one is taken over through a lease on its record.
+2. **Detect** (CSV with new columns, JSON Lines): one pass over the whole file votes on each
+   new column's type (``validate.Detection``, by majority), unless ``types`` settles it.
+3. **Convert**: a second pass converts every row with the decided types and counts the bad
+   ones; good rows go to staging parts (``staging``), one per ``IMPORT_PART_ROWS`` rows. More
+   bad rows than ``max-bad-rows`` fails the import with a ``reason`` and the first 100
+   errors, having written nothing: not a row, not a column, not a dataset. With ``preview``
+   the import stops here until ``POST /v1/imports/{id}/commit``.
+4. **Prepare**: reserve the rows against the plan, create the dataset (if the file is its
+   first) with the file's columns, add new columns, allocate the row indexes (``append``) or
+   a new generation (``replace``, which from now on refuses row writes with 409), and a
+   snapshot version.
+5. **Write**: one message per staging part on the import queue; concurrent invocations write
+   the chunks (``chunks``), each counted once; the one completing the set finishes the
+   import (a new snapshot version from the file's rows, or the generation swap).
+
+Steps 2 and 3 checkpoint between chunks and continue in a new invocation when the Lambda
+deadline nears (a continuation message), so a file of any size is validated in bounded runs.
 """
 
 from __future__ import annotations
@@ -34,30 +41,32 @@ from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import S3Model
 from botocore.exceptions import ClientError
 
-from .. import auth, aws, values
-from ..columns import normal_name
+from .. import aws, jsonutil, values
 from ..config import settings
 from ..errors import ApiError, DatasetNameTaken, DatasetNotFound, PlanLimitExceeded
-from ..jobs import purge
-from ..logic import datasets as dataset_logic
-from ..models import ColumnType, CreateDataset, column_name_problem
+from ..models import ColumnType, CreateDataset
 from ..observability import logger
 from ..records import Column, Dataset
+from ..replica import layout
 from ..store import changelog, workspaces
 from ..store import datasets as dataset_store
 from ..store import imports as import_store
-from ..store import rows as row_store
 from ..timeutil import now_iso
-from . import convert
-from .mapping import JsonTypes, Kind, TextTypes, fits, natural_type
-from .models import DropKey, ImportOptions, import_id_of
-from .readers import CHUNK_ROWS, Chunk, FileProblem, Reader, open_reader
+from . import chunks, staging, validate
+from .models import IMPORT_ID, META_IMPORT_ID, DropKey, ImportOptions, import_id_of
+from .readers import CHUNK_ROWS, FileProblem, Reader, open_reader
+from .validate import MAX_ERRORS, ImportFailed, error
 
-MAX_ERRORS = 100
-# Received this often without finishing, the import gives up (the queue's maxReceiveCount).
-MAX_RECEIVES = 5
-_SWAP_RETRIES = 5
-_UPSERT_SLICE = 1000
+MAX_RECEIVES = chunks.MAX_RECEIVES
+PREVIEW_ROWS = 20
+PREVIEW_BYTES = 64 * 1024
+PREVIEW_DAYS = 7  # as long as staging parts live (infra/storage.py STAGING_RETENTION)
+# More chunks than this would outgrow the import record (400 KB; a chunk adds ~100 bytes); at
+# the default part size that is a file of 100,000,000 rows (chunk-rows raises it).
+MAX_CHUNKS = 1000
+# A file for a dataset that a replace import is writing waits this long between tries.
+WAIT_SECONDS = 30
+_SEND_BATCH = 10
 
 
 @dataclass(frozen=True)
@@ -88,22 +97,11 @@ class Source:
     size: int
     version: str | None
     etag: str | None
+    sequencer: str | None = None
 
 
-class ImportFailed(Exception):
-    """The import ends as failed; ``errors`` are the report's ``[{row, column, message}]``."""
-
-    def __init__(
-        self, errors: list[dict[str, Any]], rejected: int = 0, rows_total: int | None = None
-    ) -> None:
-        super().__init__(errors[0]["message"] if errors else "import failed")
-        self.errors = errors
-        self.rejected = rejected
-        self.rows_total = rows_total
-
-
-def _error(message: str, column: str | None = None, row: int | None = None) -> dict[str, Any]:
-    return {"row": row, "column": column, "message": message}
+class _Wait(Exception):
+    """The dataset is busy with a replace import: try again in a while."""
 
 
 # --- messages ---------------------------------------------------------------------------------
@@ -123,13 +121,21 @@ def handle_message(body: str, deadline: Deadline, receive_count: int = 1) -> lis
         return ["unreadable"]
     if message.get("Event") == "s3:TestEvent":
         return ["test-event"]
-    if "import_continuation" in message:
-        task = message["import_continuation"]
+    if "import_continuation" in message or "import_chunk" in message:
+        task = message.get("import_continuation") or message.get("import_chunk")
         if not isinstance(task, dict) or not all(
             isinstance(task.get(k), str) for k in ("workspace", "import_id")
         ):
-            logger.error("malformed import continuation; dropped", extra={"body": body[:500]})
+            logger.error("malformed import task; dropped", extra={"body": body[:500]})
             return ["unreadable"]
+        if "import_chunk" in message:
+            number = task.get("chunk")
+            if not isinstance(number, int) or number < 0:
+                logger.error("malformed import chunk; dropped", extra={"body": body[:500]})
+                return ["unreadable"]
+            # A chunk is bounded work (one staging part) and starts its own invocation
+            # (batch size 1): it always fits.
+            return [chunks.run(task["workspace"], task["import_id"], number, deadline, receive_count)]
         return [run(task["workspace"], task["import_id"], deadline, receive_count)]
     if deadline.near():
         # Too late in this invocation to start a file (its validation alone may not fit): put the
@@ -156,6 +162,7 @@ def handle_message(body: str, deadline: Deadline, receive_count: int = 1) -> lis
             size=int(obj.size or 0),
             version=obj.versionId or None,
             etag=obj.eTag or None,
+            sequencer=obj.sequencer or None,
         )
         outcomes.append(import_object(source, deadline, receive_count))
     return outcomes
@@ -163,6 +170,12 @@ def handle_message(body: str, deadline: Deadline, receive_count: int = 1) -> lis
 
 def continuation_message(workspace: str, import_id: str) -> str:
     return json.dumps({"import_continuation": {"workspace": workspace, "import_id": import_id}})
+
+
+def _enqueue(body: str, delay_seconds: int = 0) -> None:
+    aws.client("sqs").send_message(
+        QueueUrl=settings().import_queue_url, MessageBody=body, DelaySeconds=delay_seconds
+    )
 
 
 # --- a new object -----------------------------------------------------------------------------
@@ -177,98 +190,139 @@ def import_object(source: Source, deadline: Deadline, receive_count: int = 1) ->
             extra={"key": source.key, "workspace": drop.workspace},
         )
         return "refused"
-    import_id = import_id_of(source.bucket, source.key, source.version or source.etag or "")
+    metadata = _metadata(source)
+    if metadata is None:
+        logger.warning("dropped file is gone; nothing to import", extra={"key": source.key})
+        return "gone"
+    import_id = _import_id(drop.workspace, source, metadata)
     existing = import_store.get(drop.workspace, import_id)
-    if existing is not None:
+    if existing is not None and not existing.get("awaiting"):
         if existing["status"] in import_store.TERMINAL:
             logger.info("file already imported; delivery ignored", extra={"import_id": import_id})
             return "duplicate"
         return run(drop.workspace, import_id, deadline, receive_count)
-    with _downloaded(source, drop.format) as (path, metadata):
-        if path is None:
-            logger.warning("dropped file is gone; nothing to import", extra={"key": source.key})
-            return "gone"
-        options = ImportOptions.from_metadata(metadata)
-        record: dict[str, Any] = {
-            "id": import_id,
-            "dataset_name": drop.dataset_name,
-            "source": {
-                "bucket": source.bucket,
-                "key": source.key,
-                "size": source.size,
-                "version": source.version,
-                "etag": source.etag,
-            },
-            "format": drop.format,
-            "mode": options.mode if isinstance(options, ImportOptions) else None,
-            "upsert_on": options.upsert_on if isinstance(options, ImportOptions) else None,
-            "max_bad_rows": options.max_bad_rows if isinstance(options, ImportOptions) else 0,
-            "status": "queued",
-            "rows_total": None,
-            "rows_imported": 0,
-            "rows_rejected": 0,
-            "errors": [],
-            "created_at": now_iso(),
-            "started_at": None,
-            "finished_at": None,
-        }
-        problem = options if isinstance(options, str) else None
-        try:
-            dataset = _dataset_for(drop.workspace, drop.dataset_name, import_id)
-            record["dataset_id"] = dataset.id
-        except ApiError as exc:
-            record["dataset_id"] = None
-            problem = f"the dataset '{drop.dataset_name}' cannot be created: {exc.message}"
-        if problem:
-            record.update(status="failed", errors=[_error(problem)], finished_at=now_iso())
+    options = ImportOptions.from_metadata(metadata)
+    problem = options if isinstance(options, str) else None
+    chosen = options if isinstance(options, ImportOptions) else ImportOptions()
+    found = dataset_store.find_by_name(drop.workspace, drop.dataset_name)
+    record: dict[str, Any] = {
+        "id": import_id,
+        # An upload was promised into a dataset (by id: a rename meanwhile changes nothing).
+        "dataset_id": (existing or {}).get("dataset_id") or (found.id if found is not None else None),
+        "dataset_name": drop.dataset_name,
+        "source": {
+            "bucket": source.bucket,
+            "key": source.key,
+            "size": source.size,
+            "version": source.version,
+            "etag": source.etag,
+            "sequencer": source.sequencer,
+        },
+        "format": drop.format,
+        "mode": chosen.mode if problem is None else None,
+        "upsert_on": chosen.upsert_on,
+        "max_bad_rows": chosen.max_bad_rows,
+        "types": chosen.types or None,
+        "preview": chosen.preview,
+        "chunk_rows": chosen.chunk_rows,
+        "status": "queued",
+        "stage": "detect",
+        "reason": None,
+        "rows_total": None,
+        "rows_imported": 0,
+        "rows_rejected": 0,
+        "errors": [],
+        "created_at": existing["created_at"] if existing is not None else now_iso(),
+        "started_at": None,
+        "finished_at": None,
+    }
+    if problem:
+        record.update(
+            status="failed", stage="failed", reason=problem, errors=[error(problem)], finished_at=now_iso()
+        )
+        if found is None:
+            record["expires_at_epoch"] = int(time.time()) + import_store.ORPHAN_REPORT_DAYS * 86400
+    if existing is not None:
+        if not import_store.claim_upload(drop.workspace, import_id, record):
+            return import_object(source, deadline, receive_count)  # claimed meanwhile: as a known import
+    else:
         stored, created = import_store.create(drop.workspace, record)
-        if problem:
-            logger.warning("import refused", extra={"import_id": import_id, "reason": problem})
-            return "failed"
-        if not created and stored["status"] in import_store.TERMINAL:
-            return "duplicate"
-        return run(drop.workspace, import_id, deadline, receive_count, path=path)
+        if not created:
+            return "duplicate" if stored["status"] in import_store.TERMINAL else "busy"
+    if problem:
+        logger.warning("import refused", extra={"import_id": import_id, "reason": problem})
+        return "failed"
+    return run(drop.workspace, import_id, deadline, receive_count)
 
 
-def _dataset_for(workspace: str, name: str, import_id: str) -> Dataset:
-    """The workspace's dataset of that name, created (with no columns) when there is none."""
-    found = dataset_store.find_by_name(workspace, name)
-    if found is not None:
-        return found
-    with suppress(DatasetNameTaken):  # another file for the same new dataset won the race
-        dataset_logic.create_dataset(workspace, CreateDataset(name=name))
-    found = dataset_store.find_by_name(workspace, name)
-    if found is None:  # pragma: no cover - created and deleted within this instant
-        raise DatasetNameTaken(name)
-    return found
+def _import_id(workspace: str, source: Source, metadata: dict[str, str]) -> str:
+    promised = {name.lower(): value for name, value in metadata.items()}.get(META_IMPORT_ID, "").strip()
+    if promised and IMPORT_ID.match(promised):
+        record = import_store.get(workspace, promised)
+        # The promise holds for the key it was made for (a copied header names nothing else).
+        if record is not None and record.get("source", {}).get("key") == source.key:
+            return promised
+    return import_id_of(source.bucket, source.key, source.version, source.etag, source.sequencer)
 
 
-@contextmanager
-def _downloaded(source: Source, file_format: str) -> Iterator[tuple[str | None, dict[str, str]]]:
-    """A local copy of exactly the version the event names (None if it is gone) and its metadata."""
+def _object_args(source: Source) -> dict[str, Any]:
     kwargs: dict[str, Any] = {"Bucket": source.bucket, "Key": source.key}
     if source.version:
         kwargs["VersionId"] = source.version
+    elif source.etag:
+        # No version to name: insist on the bytes the event announced (a later PUT of the key is
+        # an import of its own).
+        kwargs["IfMatch"] = f'"{source.etag}"'
+    return kwargs
+
+
+def _gone(exc: ClientError) -> bool:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    return code in ("NoSuchKey", "NoSuchVersion", "404", "InvalidArgument", "PreconditionFailed", "412")
+
+
+def _metadata(source: Source) -> dict[str, str] | None:
+    """The user metadata of exactly the object the event names (None: it is gone)."""
     try:
-        response = aws.client("s3").get_object(**kwargs)
+        head = aws.client("s3").head_object(**_object_args(source))
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in ("NoSuchKey", "NoSuchVersion", "404", "InvalidArgument"):
-            yield None, {}
+        if _gone(exc):
+            return None
+        raise
+    return dict(head.get("Metadata") or {})
+
+
+@contextmanager
+def _downloaded(source: Source, file_format: str) -> Iterator[str | None]:
+    """A local copy of exactly the object the event names (None if it is gone)."""
+    try:
+        response = aws.client("s3").get_object(**_object_args(source))
+    except ClientError as exc:
+        if _gone(exc):
+            yield None
             return
         raise
-    suffix = "." + file_format
-    with tempfile.NamedTemporaryFile(suffix=suffix) as handle:
+    with tempfile.NamedTemporaryFile(suffix="." + file_format) as handle:
         shutil.copyfileobj(response["Body"], handle, 1024 * 1024)
         handle.flush()
-        yield handle.name, dict(response.get("Metadata") or {})
+        yield handle.name
+
+
+def _source_of(record: dict[str, Any]) -> Source:
+    src = record["source"]
+    return Source(
+        src["bucket"],
+        src["key"],
+        int(src.get("size") or 0),
+        src.get("version"),
+        src.get("etag"),
+        src.get("sequencer"),
+    )
 
 
 # --- running an import ------------------------------------------------------------------------
-def run(
-    workspace: str, import_id: str, deadline: Deadline, receive_count: int = 1, *, path: str | None = None
-) -> str:
-    """Validate and/or write as much of an import as this invocation can; the outcome."""
+def run(workspace: str, import_id: str, deadline: Deadline, receive_count: int = 1) -> str:
+    """Take an import as far as this invocation can; the outcome."""
     logger.append_keys(import_id=import_id, workspace=workspace)
     owner = uuid.uuid4().hex
     record = import_store.acquire(
@@ -286,19 +340,7 @@ def run(
         # Another invocation holds it; it finishes or hands over through its own message.
         return "busy"
     try:
-        if path is not None:
-            return _work(workspace, record, owner, path, deadline)
-        source = Source(
-            record["source"]["bucket"],
-            record["source"]["key"],
-            int(record["source"].get("size") or 0),
-            record["source"].get("version"),
-            record["source"].get("etag"),
-        )
-        with _downloaded(source, record["format"]) as (local, _metadata):
-            if local is None:
-                raise ImportFailed([_error("the file was deleted before its import finished")])
-            return _work(workspace, record, owner, local, deadline)
+        return _advance(workspace, record, owner, deadline)
     except ImportFailed as exc:
         _fail(workspace, record, owner, exc)
         return "failed"
@@ -308,16 +350,10 @@ def run(
     except Exception as exc:
         if receive_count >= MAX_RECEIVES:
             logger.exception("import abandoned after repeated failures", extra={"import_id": import_id})
-            _fail(workspace, record, owner, ImportFailed([_error(_storage_message(exc))]))
+            _fail(workspace, record, owner, ImportFailed([error(chunks.storage_message(exc))]))
             return "failed"
         _release_quietly(workspace, import_id, owner)
         raise
-
-
-def _storage_message(exc: Exception) -> str:
-    if isinstance(exc, ApiError):
-        return f"{exc.message} (the import was retried {MAX_RECEIVES} times; nothing of it was kept)"
-    return f"the import failed {MAX_RECEIVES} times on an internal error; nothing of it was kept"
 
 
 def _release_quietly(workspace: str, import_id: str, owner: str) -> None:
@@ -327,341 +363,428 @@ def _release_quietly(workspace: str, import_id: str, owner: str) -> None:
         logger.exception("could not release import lease", extra={"import_id": import_id})
 
 
-def _work(workspace: str, record: dict[str, Any], owner: str, path: str, deadline: Deadline) -> str:
+def _hand_over(workspace: str, import_id: str, owner: str, delay_seconds: int = 0) -> None:
+    import_store.release(workspace, import_id, owner)
+    _enqueue(continuation_message(workspace, import_id), delay_seconds)
+
+
+def _advance(workspace: str, record: dict[str, Any], owner: str, deadline: Deadline) -> str:
+    stage = record.get("stage") or "detect"
+    if stage in ("detect", "convert"):
+        with _downloaded(_source_of(record), record["format"]) as path:
+            if path is None:
+                raise ImportFailed([error("the file was deleted (or replaced) before its import finished")])
+            try:
+                reader = open_reader(path, record["format"], CHUNK_ROWS)
+                if stage == "detect":
+                    detected = _detect(workspace, record, owner, reader, deadline)
+                    if detected is None:
+                        return "continued"
+                    record = detected
+                converted = _convert(workspace, record, owner, reader, deadline)
+            except FileProblem as exc:
+                message = f"the file cannot be imported: {exc.message}"
+                raise ImportFailed([error(message, exc.column, exc.row)], reason=message) from exc
+            if converted is None:
+                return "continued"
+            record = converted
+    stage = record.get("stage")
+    if stage == "preview":
+        import_store.release(workspace, record["id"], owner)
+        return "preview"
+    if stage == "prepare":
+        prepared = _prepare(workspace, record, owner)
+        if prepared is None:
+            return "waiting"
+        record = prepared
+    return _fan_out(workspace, record, owner, deadline)
+
+
+def _dataset_of(workspace: str, record: dict[str, Any]) -> Dataset | None:
+    if not record.get("dataset_id"):
+        return None
     try:
-        reader = open_reader(path, record["format"], CHUNK_ROWS)
-        validated_now = "plan" not in record
-        if validated_now:
-            record = _validate(workspace, record, owner, reader)
-        # A run that spent its time validating may hand the writing over before the first chunk.
-        return _write(workspace, record, owner, reader, deadline, may_stop=validated_now)
-    except FileProblem as exc:
-        raise ImportFailed(
-            [_error(f"the file cannot be imported: {exc.message}", exc.column, exc.row)]
-        ) from exc
-    except import_store.DatasetMoved as exc:
-        raise ImportFailed([_error("the dataset was deleted while the file was being imported")]) from exc
+        return dataset_store.get(workspace, str(record["dataset_id"]))
+    except DatasetNotFound as exc:
+        message = "the dataset was deleted while the file was being imported"
+        raise ImportFailed([error(message)], reason=message) from exc
 
 
-# --- validation -------------------------------------------------------------------------------
-def _targets(reader: Reader, dataset: Dataset, upsert_on: str | None) -> list[dict[str, Any]]:
-    """Each file column's dataset column: ``{source, name, type, attr (None: new), kind}``."""
-    known = {column.name: column for column in dataset.columns}
-    detected: dict[str, ColumnType | None] = {}
-    kinds: dict[str, Kind] = {}
-    if reader.style == "arrow":
-        kinds = dict(reader.kinds)  # type: ignore[union-attr]
-        names = list(kinds)
-        for name, kind in kinds.items():
-            detected[name] = natural_type(kind)
-    elif reader.style == "text":
-        names = list(reader.header)  # type: ignore[union-attr]
-        text_types = {name: TextTypes() for name in names if name not in known}
-        for chunk in reader.chunks():
-            for name, detector in text_types.items():
-                for cell in chunk.columns[name]:
-                    detector.add(cell)
-        detected = {name: detector.result() for name, detector in text_types.items()}
-    else:
-        json_types: dict[str, JsonTypes] = {}
-        for chunk in reader.chunks():
-            for name, cells in chunk.columns.items():
-                json_detector = json_types.setdefault(name, JsonTypes())
-                if name not in known:
-                    for value in cells:
-                        json_detector.add(value)
-        names = list(json_types)
-        detected = {name: detector.result() for name, detector in json_types.items()}
-    targets: list[dict[str, Any]] = []
-    spelled: dict[str, str] = {}  # column name (NFC) → the file's name for it
-    for source in names:
-        name = normal_name(source)  # as the rows API stores names: one spelling per look
-        problem = column_name_problem(name)
-        if problem:
-            raise FileProblem(f"column '{name}' cannot be imported: {problem}", column=name)
-        if name in spelled:
-            raise FileProblem(f"the file names column '{name}' twice (in two Unicode spellings)", column=name)
-        spelled[name] = source
-        if name in known:
-            column = known[name]
-            column_type = column.type
-            if source in kinds and not fits(kinds[source], column_type):
-                raise FileProblem(
-                    f"column '{name}' holds {kinds[source].value} values, but the dataset's "
-                    f"'{name}' column is {column_type.value}",
-                    column=name,
-                )
-            targets.append({"source": source, "name": name, "type": column_type.value, "attr": column.attr})
+# --- detect ------------------------------------------------------------------------------------
+def _detect(
+    workspace: str, record: dict[str, Any], owner: str, reader: Reader, deadline: Deadline
+) -> dict[str, Any] | None:
+    """Vote on the types of the file's new columns (or hand over); the record with its targets."""
+    dataset = _dataset_of(workspace, record)
+    types = dict(record.get("types") or {})
+    checkpoint = record.get("checkpoint") or {}
+    detection = None
+    if validate.needs_detection(reader, dataset, types):
+        detection = validate.Detection(reader.style, checkpoint.get("detection"))
+        settled = validate.settled_columns(dataset, types)
+        advanced = False
+        for chunk in reader.chunks(checkpoint.get("position")):
+            if advanced and deadline.near():
+                state = {"position": chunk.start, "detection": detection.state()}
+                import_store.save(workspace, record["id"], owner, {"checkpoint": state})
+                _hand_over(workspace, record["id"], owner)
+                return None
+            detection.add(chunk, settled)
+            advanced = True
+    found = validate.targets(reader, dataset, record.get("upsert_on"), types, detection)
+    changes = {"stage": "convert", "targets": found, "checkpoint": {}}
+    import_store.save(workspace, record["id"], owner, changes)
+    return {**record, **changes}
+
+
+# --- convert -----------------------------------------------------------------------------------
+class _Staging:
+    """Good rows gathered into staging parts of ``IMPORT_PART_ROWS`` rows."""
+
+    def __init__(
+        self,
+        workspace: str,
+        import_id: str,
+        found: list[dict[str, Any]],
+        state: dict[str, Any],
+        part_rows: int | None = None,
+    ):
+        self.workspace, self.import_id, self.found = workspace, import_id, found
+        self.part_rows = part_rows or settings().import_part_rows
+        self.ranges: list[list[int]] = [list(r) for r in state.get("ranges", [])]
+        self.rows: list[int] = []
+        self.columns: list[list[Any]] = [[] for _ in found]
+
+    def add(self, first: int, positions: list[int], columns: list[list[Any]], size: int) -> None:
+        if len(positions) == size:
+            self.rows.extend(range(first, first + size))
+            for cells, column in zip(self.columns, columns, strict=True):
+                cells.extend(column)
         else:
-            new_type = detected.get(source)
-            if new_type is not None:  # no value anywhere in the file: no column yet
-                targets.append({"source": source, "name": name, "type": new_type.value, "attr": None})
-    if upsert_on is not None:
-        if upsert_on not in dataset.ready_indexes:
-            raise FileProblem(
-                f"upsert-on must name a dataset column with a ready index; '{upsert_on}' is not one",
-                column=upsert_on,
+            self.rows.extend(first + position for position in positions)
+            for cells, column in zip(self.columns, columns, strict=True):
+                cells.extend(column[position] for position in positions)
+        while len(self.rows) >= self.part_rows:
+            self.flush(self.part_rows)
+
+    def flush(self, size: int | None = None) -> None:
+        """Write the first ``size`` gathered rows (all of them by default) as the next part."""
+        if not self.rows:
+            return
+        if len(self.ranges) >= MAX_CHUNKS:
+            message = (
+                f"the file has too many rows: at most {MAX_CHUNKS * self.part_rows} "
+                f"in chunks of {self.part_rows}"
             )
-        if upsert_on not in spelled:
-            raise FileProblem(f"the file has no '{upsert_on}' column to upsert on", column=upsert_on)
-    total = len(known) + sum(1 for target in targets if target["attr"] is None)
-    if total > settings().max_columns:
-        raise FileProblem(
-            f"the dataset would have {total} columns; at most {settings().max_columns} are allowed"
-        )
-    return targets
+            raise ImportFailed([error(message)], reason=message)
+        size = len(self.rows) if size is None else size
+        rows, columns = self.rows[:size], [cells[:size] for cells in self.columns]
+        staging.write(self.workspace, self.import_id, len(self.ranges), self.found, rows, columns)
+        self.ranges.append([rows[0], rows[-1]])
+        self.rows = self.rows[size:]
+        self.columns = [cells[size:] for cells in self.columns]
 
 
 def _convert(
-    chunk: Chunk, targets: list[dict[str, Any]], style: str, upsert_on: str | None
-) -> convert.Converted:
-    converted = convert.Converted(chunk.size, range(chunk.first_row, chunk.first_row + chunk.size), [])
-    converted.flag(None, list(chunk.problems.items()))
-    for target in targets:
-        column_type = ColumnType(target["type"])
-        cells = chunk.column(target["source"])
-        if style == "arrow":
-            stored, problems = convert.arrow_column(cells, column_type)
-        elif style == "text":
-            stored, problems = convert.text_column(cells, column_type)
-        else:
-            stored, problems = convert.json_column(cells, column_type)
-        converted.columns.append(stored)
-        converted.flag(target["name"], [(p, f"{m} ({column_type.value} column)") for p, m in problems])
-        if target["name"] == upsert_on:
-            missing = [(p, "the upsert column has no value") for p, v in enumerate(stored) if v is None]
-            converted.flag(upsert_on, missing)
-    converted.flag(None, convert.oversized(converted.columns, chunk.size))
-    return converted
-
-
-def _validate(workspace: str, record: dict[str, Any], owner: str, reader: Reader) -> dict[str, Any]:
-    dataset = dataset_store.get(workspace, record["dataset_id"])
+    workspace: str, record: dict[str, Any], owner: str, reader: Reader, deadline: Deadline
+) -> dict[str, Any] | None:
+    """Convert every row into staging parts and count the bad ones (or hand over)."""
+    found: list[dict[str, Any]] = record["targets"]
     upsert_on = record.get("upsert_on")
-    targets = _targets(reader, dataset, upsert_on)
-    errors: list[dict[str, Any]] = []
-    rows_total = bad = 0
-    for chunk in reader.chunks():
-        converted = _convert(chunk, targets, reader.style, upsert_on)
+    state = dict(record.get("checkpoint") or {})
+    parts = _Staging(workspace, record["id"], found, state, record.get("chunk_rows"))
+    rows_total, bad = int(state.get("rows", 0)), int(state.get("bad", 0))
+    errors: list[dict[str, Any]] = list(state.get("errors", []))
+    bad_by_column: dict[str, int] = dict(state.get("bad_by_column", {}))
+    preview: list[dict[str, Any]] = list(state.get("preview", []))
+    advanced = False
+    for chunk in reader.chunks(state.get("position")):
+        if advanced and deadline.near():
+            parts.flush()
+            state = {
+                "position": chunk.start,
+                "ranges": parts.ranges,
+                "rows": rows_total,
+                "bad": bad,
+                "errors": errors,
+                "bad_by_column": bad_by_column,
+                "preview": preview,
+            }
+            import_store.save(workspace, record["id"], owner, {"checkpoint": state})
+            _hand_over(workspace, record["id"], owner)
+            return None
+        converted = validate.convert_chunk(chunk, found, reader.style, upsert_on)
+        first = chunk.first_row - 1  # reports and staging number data rows from 0
         rows_total += chunk.size
         bad += len(converted.problems)
         for position in sorted(converted.problems):
-            if len(errors) >= MAX_ERRORS:
-                break
             column, message = converted.problems[position]
-            errors.append(_error(message, column, chunk.first_row + position))
+            if column is not None:  # (problems of a whole row hint at no column's type)
+                bad_by_column[column] = bad_by_column.get(column, 0) + 1
+            if len(errors) < MAX_ERRORS:
+                errors.append(error(message, column, first + position))
+        positions = converted.good_positions()
+        if len(preview) < PREVIEW_ROWS:
+            preview += _preview_rows(found, converted.columns, positions[: PREVIEW_ROWS - len(preview)])
+        parts.add(first, positions, converted.columns, chunk.size)
+        advanced = True
+    parts.flush()
+    changes: dict[str, Any] = {
+        "rows_total": rows_total,
+        "rows_rejected": bad,
+        "errors": errors,
+        "chunks_total": len(parts.ranges),
+        "checkpoint": {"ranges": parts.ranges, "bad_by_column": bad_by_column},
+    }
+    if record.get("preview") and not record.get("committed"):
+        # The preview shows bad rows too: a commit with other types may be what fixes them.
+        changes.update(stage="preview", status="queued", preview_data=_preview(found, preview))
+        # Uncommitted, it goes when its staging parts expire (the replica bucket's lifecycle).
+        changes["expires_at_epoch"] = int(time.time()) + PREVIEW_DAYS * 86400
+    else:
+        _refuse_bad_rows({**record, **changes})
+        changes["stage"] = "prepare"
+    import_store.save(workspace, record["id"], owner, changes)
+    return {**record, **changes}
+
+
+def _refuse_bad_rows(record: dict[str, Any]) -> None:
+    """``ImportFailed`` when the file has more bad rows than ``max-bad-rows`` allows."""
+    bad, total = int(record.get("rows_rejected") or 0), int(record.get("rows_total") or 0)
     allowed = int(record.get("max_bad_rows") or 0)
     if bad > allowed:
-        raise ImportFailed(errors, rejected=bad, rows_total=rows_total)
-    good = rows_total - bad
-    dataset, targets = _grow(dataset, targets)
+        by_column = (record.get("checkpoint") or {}).get("bad_by_column") or {}
+        raise ImportFailed(
+            list(record.get("errors") or []),
+            rejected=bad,
+            rows_total=total,
+            reason=_bad_rows_reason(bad, total, allowed, record["targets"], by_column),
+        )
+
+
+def _bad_rows_reason(
+    bad: int, total: int, allowed: int, found: list[dict[str, Any]], bad_by_column: dict[str, int]
+) -> str:
+    reason = (
+        f"{bad} of the file's {total} rows are bad and max-bad-rows allows {allowed}; nothing was "
+        "imported (errors lists the first 100)"
+    )
+    hints = validate.typing_hints(found, bad_by_column)
+    return reason + (". " + "; ".join(hints) if hints else "")
+
+
+def _preview_rows(
+    found: list[dict[str, Any]], columns: list[list[Any]], positions: list[int]
+) -> list[dict[str, Any]]:
+    return [
+        {
+            target["name"]: values.from_store(column[position], target["type"])
+            for target, column in zip(found, columns, strict=True)
+        }
+        for position in positions
+    ]
+
+
+def _preview(found: list[dict[str, Any]], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    columns = [
+        {
+            "name": target["name"],
+            "type": target["type"],
+            "new": target["attr"] is None,
+            **({"detected": target["detected"]} if target.get("detected") else {}),
+        }
+        for target in found
+    ]
+    # The record stays far below DynamoDB's 400 KB: wide rows shorten the preview.
+    while rows and len(jsonutil.dumps(rows)) > PREVIEW_BYTES:
+        rows = rows[:-1]
+    return {"columns": columns, "rows": jsonutil.loads(jsonutil.dumps(rows))}
+
+
+# --- prepare ------------------------------------------------------------------------------------
+def _prepare(workspace: str, record: dict[str, Any], owner: str) -> dict[str, Any] | None:
+    """Reserve, create or grow the dataset, allocate where the rows go; the record ready to write."""
+    import_id = record["id"]
+    _refuse_bad_rows(record)  # a previewed file is committed as it was validated
+    found: list[dict[str, Any]] = record["targets"]
+    rows_total = int(record.get("rows_total") or 0)
+    good = rows_total - int(record.get("rows_rejected") or 0)
     mode = record.get("mode") or "append"
-    if upsert_on is None and good:
+    upsert_on = record.get("upsert_on")
+    reserved = good if upsert_on is None else 0
+    if reserved:
         try:
-            workspaces.reserve_rows(workspace, good)
+            workspaces.reserve_rows(workspace, reserved)
         except PlanLimitExceeded as exc:
-            raise ImportFailed([_error(exc.message)], rejected=bad, rows_total=rows_total) from exc
+            raise ImportFailed([error(exc.message)], reason=exc.message) from exc
+    created = False
+    dataset: Dataset | None = None
     try:
-        if mode == "replace":
-            generation = dataset_store.allocate_generation(workspace, dataset.id)
-            row_start = 0
-        else:
-            generation = dataset.generation
-            row_start = (
-                dataset_store.allocate_row_indexes(workspace, dataset.id, rows_total) if rows_total else 0
-            )
-        plan = {
-            "targets": targets,
-            "generation": generation,
-            "row_start": row_start,
-            "good": good,
-            "reserved": good if upsert_on is None else 0,
+        dataset = _dataset_of(workspace, record)
+        if dataset is None:
+            dataset, created = _dataset_for(workspace, record["dataset_name"], found, good)
+            import_store.link_dataset(workspace, import_id, owner, dataset.id, record["created_at"])
+        dataset, found = _grow(dataset, found)
+        plan: dict[str, Any] = {
+            "targets": found,
             "shards": dataset.shards,
+            "reserved": reserved,
+            "created_dataset": created,
+            "at": record.get("started_at") or now_iso(),  # every row of the import: one timestamp
+            "chunks": (record.get("checkpoint") or {}).get("ranges", []),
         }
-        changes = {
-            "plan": plan,
-            "checkpoint": {"row": 0},
-            "rows_total": rows_total,
-            "rows_rejected": bad,
-            "errors": errors,
-        }
-        import_store.save(workspace, record["id"], owner, changes)
+        if upsert_on is None:
+            if mode == "replace":
+                plan["generation"] = dataset_store.allocate_generation(workspace, dataset.id)
+                plan["row_start"] = 0
+                try:
+                    import_store.set_replacing(workspace, dataset.id, import_id)
+                except import_store.DatasetMoved as exc:
+                    raise _Wait from exc
+            else:
+                plan["generation"] = dataset.generation
+                try:
+                    plan["row_start"] = (
+                        dataset_store.allocate_row_indexes(workspace, dataset.id, rows_total)
+                        if rows_total
+                        else 0
+                    )
+                except dataset_store.ReplaceInProgress as exc:
+                    raise _Wait from exc
+                # Before any of its log items: a snapshot cut before this holds none of its rows.
+                plan["started_position"] = changelog.now_position()
+            plan["version"] = layout.allocate_version(dataset)
+        changes = {"stage": "write", "plan": plan, "chunk_info": {}, "dataset_id": dataset.id}
+        import_store.save(workspace, import_id, owner, changes)
+    except _Wait:
+        if reserved:
+            workspaces.release_rows(workspace, reserved)
+        _hand_over(workspace, import_id, owner, WAIT_SECONDS)
+        logger.info("import waits for a replace of its dataset", extra={"import_id": import_id})
+        return None
+    except DatasetNotFound as exc:
+        _give_back(workspace, import_id, reserved, dataset if created else None)
+        message = "the dataset was deleted while the file was being imported"
+        raise ImportFailed([error(message)], reason=message) from exc
+    except ApiError as exc:
+        _give_back(workspace, import_id, reserved, dataset if created else None)
+        if exc.status >= 500 or exc.status == 409:
+            raise  # transient (a concurrent schema change): the message is retried
+        message = f"the dataset '{record['dataset_name']}' cannot take the file: {exc.message}"
+        raise ImportFailed([error(message)], reason=message) from exc
     except BaseException:
-        if upsert_on is None and good:
-            workspaces.release_rows(workspace, good)
+        _give_back(workspace, import_id, reserved, dataset if created else None)
         raise
     return {**record, **changes}
 
 
-def _grow(dataset: Dataset, targets: list[dict[str, Any]]) -> tuple[Dataset, list[dict[str, Any]]]:
+def _give_back(workspace: str, import_id: str, reserved: int, created: Dataset | None) -> None:
+    if reserved:
+        workspaces.release_rows(workspace, reserved)
+    if created is not None:
+        chunks.remove_created_dataset(workspace, import_id, created.id)
+
+
+def _dataset_for(workspace: str, name: str, found: list[dict[str, Any]], rows: int) -> tuple[Dataset, bool]:
+    """The workspace's dataset of that name, or a new one with the file's columns (and shards
+    for its rows); whether it is new."""
+    from ..logic import datasets as dataset_logic
+
+    existing = dataset_store.find_by_name(workspace, name)
+    if existing is not None:
+        return existing, False
+    request = CreateDataset.model_validate(
+        {"name": name, "columns": [{"name": t["name"], "type": t["type"]} for t in found]}
+    )
+    try:
+        return dataset_logic.create_dataset(workspace, request, expected_rows=rows), True
+    except DatasetNameTaken:  # another file for the same new dataset won the race
+        existing = dataset_store.find_by_name(workspace, name)
+        if existing is None:  # pragma: no cover - created and deleted within this instant
+            raise
+        return existing, False
+
+
+def _grow(dataset: Dataset, found: list[dict[str, Any]]) -> tuple[Dataset, list[dict[str, Any]]]:
     """Add the file's new columns to the dataset; targets with every ``attr`` assigned."""
-    new = [target for target in targets if target["attr"] is None]
-    if not new:
-        return dataset, targets
-    attrs = {target["name"]: f"c{dataset.next_column + offset}" for offset, target in enumerate(new)}
-    columns = [*dataset.columns, *(Column(t["name"], ColumnType(t["type"]), attrs[t["name"]]) for t in new)]
-    # A concurrent schema change raises Conflict: the message is retried and re-validated.
-    dataset = dataset_store.save_columns(dataset, columns, dataset.next_column + len(new))
-    return dataset, [{**t, "attr": t["attr"] or attrs[t["name"]]} for t in targets]
+    known = {column.name: column for column in dataset.columns}
+    for target in found:
+        column = known.get(target["name"])
+        if column is not None and column.type.value != target["type"]:
+            # The dataset got this column (another type) from a write since the file was validated.
+            message = (
+                f"column '{target['name']}' became a {column.type.value} column while the file was "
+                f"validated as {target['type']}"
+            )
+            raise ImportFailed([error(message, target["name"])], reason=message)
+    new = [target for target in found if target["name"] not in known]
+    if new:
+        attrs = {target["name"]: f"c{dataset.next_column + offset}" for offset, target in enumerate(new)}
+        columns = [
+            *dataset.columns,
+            *(Column(t["name"], ColumnType(t["type"]), attrs[t["name"]]) for t in new),
+        ]
+        # A concurrent schema change raises Conflict: the message is retried and re-prepared.
+        dataset = dataset_store.save_columns(dataset, columns, dataset.next_column + len(new))
+        known = {column.name: column for column in dataset.columns}
+    return dataset, [{**target, "attr": known[target["name"]].attr} for target in found]
 
 
-# --- writing ----------------------------------------------------------------------------------
-def _write(
-    workspace: str, record: dict[str, Any], owner: str, reader: Reader, deadline: Deadline, *, may_stop: bool
-) -> str:
+# --- write ---------------------------------------------------------------------------------------
+def _fan_out(workspace: str, record: dict[str, Any], owner: str, deadline: Deadline) -> str:
+    """Send one message per chunk (a file of one chunk is written here and now)."""
     import_id = record["id"]
-    plan = record["plan"]
-    targets = plan["targets"]
-    mode = record.get("mode") or "append"
-    upsert_on = record.get("upsert_on")
-    dataset = dataset_store.get(workspace, record["dataset_id"])
-    generation, row_start = int(plan["generation"]), int(plan["row_start"])
-    # Rows written twice (a replayed chunk) must be identical: their timestamps too.
-    at = record.get("started_at") or now_iso()
-    checkpoint = record.get("checkpoint") or {"row": 0}
-    if mode == "replace":
-        # From here until the swap, row writes to the dataset are refused (README "Concurrency").
-        import_store.set_replacing(workspace, dataset.id, import_id)
-    # Every run writes at least one chunk before it may hand over, so an import always advances.
-    wrote = may_stop
-    for chunk in reader.chunks(checkpoint if len(checkpoint) > 1 else None):
-        if wrote and deadline.near():
-            import_store.release(workspace, import_id, owner)
-            _enqueue(continuation_message(workspace, import_id))
-            logger.info(
-                "import continues in a new invocation", extra={"import_id": import_id, "at": chunk.start}
+    total = int(record.get("chunks_total") or 0)
+    if total <= 1:
+        if total == 1 and 0 not in import_store.done_chunks(record):
+            try:
+                chunks.write(workspace, record, 0)
+            except chunks.ChunkFailed as exc:
+                chunks.fail(workspace, import_id, ImportFailed([error(str(exc))]))
+                return "failed"
+        return chunks.finish_if_complete(workspace, import_id, deadline, owner=owner)
+    if not record.get("fanned_out"):
+        sqs = aws.client("sqs")
+        bodies = [chunks.message(workspace, import_id, number) for number in range(total)]
+        for start in range(0, total, _SEND_BATCH):
+            batch = bodies[start : start + _SEND_BATCH]
+            response = sqs.send_message_batch(
+                QueueUrl=settings().import_queue_url,
+                Entries=[{"Id": str(i), "MessageBody": body} for i, body in enumerate(batch)],
             )
-            return "continued"
-        converted = _convert(chunk, targets, reader.style, upsert_on)
-        positions = converted.good_positions()
-        if upsert_on is not None:
-            _upsert(workspace, dataset, targets, converted, positions, upsert_on)
-        elif positions:
-            indexes = [row_start + chunk.first_row - 1 + position for position in positions]
-            seeds = [convert.row_seed(import_id, chunk.first_row + position) for position in positions]
-            ids = convert.row_ids(indexes, seeds)
-            items = convert.build_items(dataset, generation, targets, converted, positions, indexes, ids, at)
-            # Logged before written, like every write: the replica's readers fetch these rows.
-            changelog.record(dataset, changelog.spans_of(indexes), f"import:{import_id}", generation)
-            row_store.batch_write(row_store.put_requests(items))
-        import_store.commit_chunk(
-            workspace,
-            import_id,
-            owner,
-            expected_row=int(checkpoint["row"]),
-            checkpoint=chunk.end,
-            written=len(positions),
-            lease_until=deadline.lease_until(),
-            dataset_id=dataset.id if mode == "append" and upsert_on is None else None,
-        )
-        checkpoint = chunk.end
-        wrote = True
-    _finish(workspace, record, owner, dataset, generation)
-    return "succeeded"
+            if response.get("Failed"):
+                raise RuntimeError(f"{len(response['Failed'])} chunk messages were not sent")
+        import_store.save(workspace, import_id, owner, {"fanned_out": True})
+    import_store.release(workspace, import_id, owner)
+    # Chunks that completed the set while this run held the lease could not finish: check again.
+    return chunks.finish_if_complete(workspace, import_id, deadline)
 
 
-def _upsert(
-    workspace: str,
-    dataset: Dataset,
-    targets: list[dict[str, Any]],
-    converted: convert.Converted,
-    positions: list[int],
-    column: str,
-) -> None:
-    from ..logic import upsert  # the index engine's merge path: the same rules as the rows API
-
-    principal = auth.Principal(workspace, "import", frozenset())
-    rows = []
-    for position in positions:
-        row = {}
-        for target, stored in zip(targets, converted.columns, strict=True):
-            value = stored[position]
-            if value is not None:
-                row[target["name"]] = values.from_store(value, target["type"])
-        rows.append(row)
-    for start in range(0, len(rows), _UPSERT_SLICE):
-        upsert.upsert(principal, dataset.id, rows[start : start + _UPSERT_SLICE], column)
-
-
-def _enqueue(body: str) -> None:
-    aws.client("sqs").send_message(QueueUrl=settings().import_queue_url, MessageBody=body)
-
-
-def _finish(workspace: str, record: dict[str, Any], owner: str, dataset: Dataset, generation: int) -> None:
-    outcome = {"status": "succeeded", "finished_at": now_iso()}
-    if (record.get("mode") or "append") != "replace":
-        import_store.finish(workspace, record["id"], owner, outcome)
-        return
-    good = int(record["plan"]["good"])
-    for _ in range(_SWAP_RETRIES):
-        old_generation = dataset.generation
-        try:
-            import_store.swap_generation(
-                workspace,
-                record["id"],
-                owner,
-                dataset,
-                generation=generation,
-                rows=good,
-                next_row_index=int(record["rows_total"] or 0),
-                outcome=outcome,
-            )
-        except import_store.DatasetMoved:
-            # An old row was deleted meanwhile (its count moved): read the counts again.
-            dataset = dataset_store.get(workspace, dataset.id)
-            continue
-        purge.request_generation(workspace, dataset.id, dataset.shards, old_generation)
-        return
-    raise import_store.DatasetMoved
-
-
+# --- failing before the write stage ---------------------------------------------------------------
 def _fail(workspace: str, record: dict[str, Any], owner: str, failure: ImportFailed) -> None:
-    """End the import as failed, taking back whatever of it was written."""
+    """End the import as failed. Before its write stage nothing was written but staging parts;
+    after it, the chunks' rows are taken back (``chunks.fail``)."""
     current = import_store.get(workspace, record["id"]) or record
-    plan = current.get("plan")
-    if plan:
-        _undo(workspace, current, plan)
+    if current.get("plan"):
+        chunks.fail(workspace, record["id"], failure)
+        return
     changes: dict[str, Any] = {
         "status": "failed",
+        "stage": "failed",
+        "reason": failure.reason,
         "finished_at": now_iso(),
         "errors": failure.errors[:MAX_ERRORS],
-        "rows_imported": 0 if plan and current.get("upsert_on") is None else current.get("rows_imported", 0),
+        "rows_imported": 0 if current.get("upsert_on") is None else current.get("rows_imported", 0),
     }
     if failure.rows_total is not None:
         changes["rows_total"] = failure.rows_total
         changes["rows_rejected"] = failure.rejected
+    if not current.get("dataset_id"):
+        changes["expires_at_epoch"] = int(time.time()) + import_store.ORPHAN_REPORT_DAYS * 86400
     try:
         import_store.finish(workspace, record["id"], owner, changes)
     except import_store.LostLease:
         logger.warning("import failed but another invocation owns it now", extra={"import_id": record["id"]})
-    logger.warning("import failed", extra={"import_id": record["id"], "errors": failure.errors[:3]})
-
-
-def _undo(workspace: str, record: dict[str, Any], plan: dict[str, Any]) -> None:
-    """Remove the rows of a failed import (their keys are known) and give back what it counted.
-
-    When the dataset was deleted meanwhile, its delete already gave back the rows the import
-    had counted; only the rest of the reservation goes back, and the rows are removed anyway.
-    """
-    if record.get("upsert_on") is not None:
-        return  # merged rows are regular writes of the rows API; they stay
-    dataset_id = record["dataset_id"]
-    reserved = int(plan.get("reserved", 0))
-    imported = int(record.get("rows_imported") or 0)
-    shards = int(plan.get("shards") or 1)
-    if record.get("mode") == "replace":
-        dataset_store.clear_replacing(workspace, dataset_id, record["id"])
-        purge.request_generation(workspace, dataset_id, shards, int(plan["generation"]))
-        workspaces.release_rows(workspace, reserved)
-        return
-    start, generation = int(plan["row_start"]), int(plan["generation"])
-    keys = [
-        {"pk": f"{dataset_id}#{generation}.{index % shards}", "sk": index}
-        for index in range(start, start + int(record.get("rows_total") or 0))
-    ]
-    row_store.batch_write(row_store.delete_requests(keys))
-    try:
-        dataset_store.add_row_count(workspace, dataset_id, -imported)
-    except DatasetNotFound:
-        reserved -= imported
-    workspaces.release_rows(workspace, reserved)
+    with suppress(Exception):
+        staging.remove(workspace, record["id"])
+    logger.warning("import failed", extra={"import_id": record["id"], "reason": failure.reason})

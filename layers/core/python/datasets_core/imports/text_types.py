@@ -2,13 +2,15 @@
 
 Pyarrow-free: the rows API reads CSV bodies (``POST .../rows`` with ``text/csv``) with it, and
 the import function reads CSV files with it, so both type a new column the same way (SPEC §7):
-the narrowest of boolean, number, date, datetime that fits every non-empty cell, otherwise
-string (``007`` stays a string: a number as people write it has no leading zeros).
+the narrowest of boolean, number, date, datetime that more than half of the non-empty cells
+fit (the others are bad rows), otherwise string (``007`` stays a string: a number as people
+write it has no leading zeros).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from .. import values
 from ..columns import ColumnType
@@ -36,22 +38,33 @@ def text_fits(cell: str, column_type: ColumnType) -> bool:
 
 
 class TextTypes:
-    """Detects the narrowest type that fits every non-empty cell of one CSV column."""
+    """Majority typing of one CSV column (SPEC §7): how many of its non-empty cells read as each
+    narrow type. The column takes the narrow type more than half of its cells fit; the other
+    cells are then bad rows, counted and reported — never a silent widening to string. No
+    majority: string. Counts add up over chunks and survive a checkpoint (``state``)."""
 
-    __slots__ = ("candidates", "seen")
+    __slots__ = ("fits", "seen")
 
-    def __init__(self) -> None:
-        self.candidates: list[ColumnType] = list(_TEXT_ORDER)
-        self.seen = False
+    def __init__(self, state: dict[str, Any] | None = None) -> None:
+        state = state or {}
+        self.seen = int(state.get("seen", 0))
+        self.fits = {kind: int(state.get("fits", {}).get(kind.value, 0)) for kind in _TEXT_ORDER}
 
     def add(self, cell: str) -> None:
         if not cell:
             return
-        self.seen = True
-        if self.candidates:
-            self.candidates = [kind for kind in self.candidates if text_fits(cell, kind)]
+        self.seen += 1
+        for kind in _TEXT_ORDER:
+            if text_fits(cell, kind):
+                self.fits[kind] += 1
 
     def result(self) -> ColumnType | None:
         if not self.seen:
             return None
-        return self.candidates[0] if self.candidates else ColumnType.STRING
+        for kind in _TEXT_ORDER:
+            if self.fits[kind] * 2 > self.seen:
+                return kind
+        return ColumnType.STRING
+
+    def state(self) -> dict[str, Any]:
+        return {"seen": self.seen, "fits": {kind.value: count for kind, count in self.fits.items()}}

@@ -53,7 +53,8 @@ def step(job: engine.Job, checkpoint: dict[str, Any]) -> tuple[dict[str, Any], b
         return checkpoint, True
     stage = checkpoint.get("stage", "plan")
     if stage == "plan":
-        return _plan(dataset), False
+        planned = _plan(dataset)
+        return (checkpoint, True) if planned is None else (planned, False)
     if dataset.generation != checkpoint["generation"]:
         _abandon(dataset, checkpoint)  # replaced meanwhile: the replace brought its own snapshot
         return checkpoint, True
@@ -69,9 +70,14 @@ def _base(dataset: Dataset) -> ReplicaPointer | None:
     return pointer if pointer is not None and pointer.generation == dataset.generation else None
 
 
-def _plan(dataset: Dataset) -> dict[str, Any]:
+def _plan(dataset: Dataset) -> dict[str, Any] | None:
+    """The compaction's checkpoint, or None when there is nothing it may fold yet."""
     base = _base(dataset)
-    cut = max(changelog.cut_position(), base.cut if base else 0)
+    # Never past the start of an append import still writing: its rows go into a snapshot
+    # from its file, which it can publish only on a snapshot that holds none of them.
+    cut = max(min(changelog.cut_position(), running_imports_floor(dataset)), base.cut if base else 0)
+    if base is not None and cut <= base.cut:
+        return None  # (an import is writing since the base's cut: it publishes its own rows)
     changed = _changed(dataset, base, cut)
     last = max([part.last for part in base.parts] if base else [-1])
     end = max(last, max(changed, default=-1)) + 1
@@ -84,7 +90,23 @@ def _plan(dataset: Dataset) -> dict[str, Any]:
         "start": 0,
         "end": end,
         "parts": [],
+        "imports": [list(entry) for entry in base.imports] if base else [],
     }
+
+
+def running_imports_floor(dataset: Dataset) -> int:
+    """The last cut a snapshot may have and hold no row of an append import writing into the
+    dataset's live generation: before its start, less the clock allowance (a large number when
+    no import is writing)."""
+    from ..store import imports as import_store
+
+    floor = 2**63 - 1
+    for record in import_store.list_for_dataset(dataset.workspace, dataset.id):
+        plan = record.get("plan") or {}
+        writing = record.get("status") == "running" and record.get("stage") == "write"
+        if writing and "started_position" in plan and int(plan.get("generation", -1)) == dataset.generation:
+            floor = min(floor, int(plan["started_position"]) - changelog.CLOCK_ALLOWANCE - 1)
+    return floor
 
 
 def _changed(dataset: Dataset, base: ReplicaPointer | None, cut: int) -> set[int]:
@@ -92,12 +114,12 @@ def _changed(dataset: Dataset, base: ReplicaPointer | None, cut: int) -> set[int
     entries = changelog.since(
         dataset.id, dataset.generation, base.cut if base else 0, row_store.ReadMeter(), upto=cut
     )
-    covered = base.covered if base else ()
     changed: set[int] = set()
     for entry in entries:
+        if base is not None and base.holds_origin(entry.origin):
+            continue  # an import's rows the base snapshot holds already
         for start, stop in entry.spans:
-            if not any(a <= start and stop <= b for a, b in covered):
-                changed.update(range(start, stop))
+            changed.update(range(start, stop))
     return changed
 
 
@@ -154,6 +176,12 @@ def _publish(dataset: Dataset, checkpoint: dict[str, Any]) -> tuple[dict[str, An
         cut=int(checkpoint["cut"]),
         rows=sum(part.rows for part in parts),
         parts=parts,
+        # Imports whose rows the base held with log items past this cut: still skipped after it.
+        imports=tuple(
+            (str(entry[0]), int(entry[1]))
+            for entry in checkpoint.get("imports", [])
+            if int(entry[1]) > int(checkpoint["cut"])
+        ),
         created_at=now_iso(),
         cause="compaction",
     )

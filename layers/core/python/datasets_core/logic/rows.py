@@ -157,8 +157,8 @@ def write_new_rows(
             dataset_store.add_row_count(
                 principal.workspace, dataset.id, count, unless_replacing=True, generation=dataset.generation
             )
-        except (DatasetNotFound, dataset_store.ReplaceInProgress, dataset_store.ReplacedMeanwhile):
-            row_store.remove_new(items)  # deleted or replaced meanwhile: keep nothing
+        except (DatasetNotFound, Conflict):  # deleted, being replaced, or replaced meanwhile
+            row_store.remove_new(items)  # deleted or being replaced meanwhile: keep nothing
             raise
     except row_store.WriteIncomplete as exc:
         # Rows the undo could not remove are there: they stay counted (plan and dataset).

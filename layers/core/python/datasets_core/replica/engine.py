@@ -73,8 +73,9 @@ def ordered(table: ReplicaTable, query: RowsQuery, matched: pa.Array, limit: int
     if not query.order:
         if table.in_row_order:
             return matched
-        row_indexes = table.column(Ref("row_index")).array.take(matched)
-        return matched.take(pc.sort_indices(row_indexes))
+        # Changed rows follow the snapshot's: the default order (row_index) is a sort then.
+        indexes = table.column(Ref("row_index")).array.take(matched)
+        return matched.take(pc.sort_indices(indexes))
     columns: dict[str, pa.Array] = {}
     keys: list[tuple[str, str, str]] = []
     for number, term in enumerate(query.order):

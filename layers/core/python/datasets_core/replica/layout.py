@@ -98,6 +98,11 @@ def forget_version(dataset: Dataset, version: int) -> None:
     meta().delete_item(Key=_version_key(dataset.workspace, dataset.id, version))
 
 
+def forget_description(dataset: Dataset, version: int) -> None:
+    """Remove a version's description only (a version that was never published; its files stay)."""
+    meta().delete_item(Key=_version_key(dataset.workspace, dataset.id, version))
+
+
 def forget_all(workspace: str, dataset_id: str) -> None:
     """Remove every version of a deleted dataset (files and descriptions)."""
     delete_prefix(dataset_prefix(workspace, dataset_id))

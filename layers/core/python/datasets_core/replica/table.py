@@ -139,14 +139,14 @@ def delta(
 ) -> Delta:
     """What changed in the dataset's live generation after the snapshot (all of it without one)."""
     meter = meter or row_store.ReadMeter()
-    cut = pointer.cut if pointer is not None and pointer.generation == dataset.generation else 0
-    covered = pointer.covered if pointer is not None and pointer.generation == dataset.generation else ()
+    current = pointer if pointer is not None and pointer.generation == dataset.generation else None
+    cut = current.cut if current is not None else 0
     entries = changelog.since(dataset.id, dataset.generation, cut, meter)
     changed: set[int] = set()
     for entry in entries:
+        if current is not None and current.holds_origin(entry.origin):
+            continue  # written into the snapshot by the import that logged it
         for start, stop in entry.spans:
-            if any(a <= start and stop <= b for a, b in covered):
-                continue  # written into the snapshot by the import that logged it
             changed.update(range(start, stop))
     rows = read_rows(dataset, changed, meter)
     return Delta(changed, rows, len(entries), meter.items_read)

@@ -37,6 +37,9 @@ from .rows import ReadMeter, batch_write, delete_requests
 from .tables import error_code, rows
 
 LOG_SHARDS = 4
+# How far two writers' clocks may disagree, in log positions (1 s): a log item written after
+# another (in real time) may carry a position up to this much smaller.
+CLOCK_ALLOWANCE = 1_000_000 * 1_000
 MAX_SPANS_PER_ITEM = 2_000  # keeps an item far below DynamoDB's 400 KB
 _TIE = 1_000
 

@@ -341,6 +341,25 @@ def _refusal(workspace: str, dataset_id: str, generation: int | None = None) -> 
     raise Conflict("The dataset changed meanwhile; retry.")
 
 
+def generation_condition(generation: int) -> tuple[str, dict[str, Any]]:
+    """A condition on the state item: ``generation`` is still the live one (the state carries
+    it from a dataset's first replace on; before that the live generation is 0)."""
+    if generation == 0:
+        return "(attribute_not_exists(generation) OR generation = :live_gen)", {":live_gen": 0}
+    return "generation = :live_gen", {":live_gen": generation}
+
+
+def state_check(workspace: str, dataset_id: str, generation: int) -> dict[str, Any]:
+    """The transaction ``ConditionCheck``: the dataset exists and ``generation`` is live."""
+    condition, values = generation_condition(generation)
+    return {
+        "TableName": settings().meta_table,
+        "Key": state_key(workspace, dataset_id),
+        "ConditionExpression": "attribute_exists(pk) AND " + condition,
+        "ExpressionAttributeValues": values,
+    }
+
+
 def state_generation(current: dict[str, Any]) -> int:
     """The live generation the state item records (the swap of a replace import moves it)."""
     return int(current.get("generation", 0))
@@ -379,14 +398,14 @@ def add_row_count(
     if not delta:
         return
     transact: list[dict[str, Any]] = [{"Update": count_update(workspace, dataset_id, delta)}]
-    conditions = ["attribute_exists(pk)"]
-    values: dict[str, Any] = {}
-    if unless_replacing:
-        conditions.append("attribute_not_exists(replacing)")
-    if generation is not None:
-        conditions.append("generation = :generation")
-        values[":generation"] = generation
-    if len(conditions) > 1:
+    if unless_replacing or generation is not None:
+        conditions = ["attribute_exists(pk)"]
+        values: dict[str, Any] = {}
+        if unless_replacing:
+            conditions.append("attribute_not_exists(replacing)")
+        if generation is not None:
+            condition, values = generation_condition(generation)
+            conditions.append(condition)
         check: dict[str, Any] = {
             "TableName": settings().meta_table,
             "Key": state_key(workspace, dataset_id),

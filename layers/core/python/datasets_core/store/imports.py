@@ -9,13 +9,21 @@ Besides what the API shows, a record carries the import's private state:
   may move the record; a lease that outlived its invocation (a crash) can be taken over.
 - ``plan``: what validation decided (target columns, first row index, target generation),
   so a continuation writes exactly what the first run validated.
-- ``checkpoint``: the reader position of the next chunk to write. It moves in the same
-  transaction as ``rows_imported`` and the dataset's ``row_count``, so a chunk is counted
-  exactly once however often it is written.
+- ``stage``: where the import is — ``detect`` (tallying types over the whole file),
+  ``convert`` (validating and converting into staging parts), ``preview`` (waiting for a
+  commit), ``write`` (chunks being written by concurrent invocations), then its outcome.
+- ``checkpoint``: the reader position the next run of a stage resumes at, with what the stage
+  has gathered so far (type tallies, bad rows, staging parts written).
+- The completion set of the write stage: ``chunks_started`` and ``chunks_done`` (number sets)
+  and ``chunk_info`` (per chunk: when it ran, its rows, its snapshot part, its change-log
+  position). A chunk is counted by the one transaction that adds it to ``chunks_done`` (a
+  condition refuses a second), with ``rows_imported`` and the dataset's ``row_count``, so it
+  counts exactly once however often it is delivered; whoever completes the set finishes.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
@@ -23,7 +31,7 @@ from botocore.exceptions import ClientError
 
 from ..config import settings
 from ..jsonutil import to_native
-from ..records import Dataset
+from ..records import Dataset, ReplicaPointer
 from . import datasets as dataset_store
 from . import workspaces
 from .tables import cancellation_codes, error_code, meta, query_all, ws_pk
@@ -39,6 +47,9 @@ PUBLIC_FIELDS = (
     "upsert_on",
     "max_bad_rows",
     "status",
+    "reason",
+    "types",
+    "preview",
     "rows_total",
     "rows_imported",
     "rows_rejected",
@@ -46,11 +57,20 @@ PUBLIC_FIELDS = (
     "created_at",
     "started_at",
     "finished_at",
+    "chunks_total",
+    "chunks_done",
+    "max_concurrent_chunks",
 )
+# A report of an import that left no dataset (its file failed) is kept this long.
+ORPHAN_REPORT_DAYS = 30
 
 
 class LostLease(Exception):
     """Another invocation owns the import now (or it finished); this one must stop writing."""
+
+
+class ImportStopped(Exception):
+    """The import is no longer writing (it failed, or finished); a chunk must not count."""
 
 
 def import_key(workspace: str, import_id: str) -> dict[str, str]:
@@ -81,9 +101,48 @@ def create(workspace: str, record: dict[str, Any]) -> tuple[dict[str, Any], bool
     return to_native(item), True
 
 
+def claim_upload(workspace: str, import_id: str, record: dict[str, Any]) -> bool:
+    """Fill in the record a presigned upload promised, now that its file arrived (once: False
+    when another delivery claimed it first)."""
+    present = {name: value for name, value in record.items() if value is not None and name != "id"}
+    names = {f"#f{i}": name for i, name in enumerate(present)}
+    values = {f":v{i}": value for i, value in enumerate(present.values())}
+    try:
+        meta().update_item(
+            Key=import_key(workspace, import_id),
+            UpdateExpression="SET "
+            + ", ".join(f"#f{i} = :v{i}" for i in range(len(present)))
+            + " REMOVE awaiting"
+            + ("" if "expires_at_epoch" in present else ", expires_at_epoch"),
+            ConditionExpression="awaiting = :upload",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={**values, ":upload": "upload"},
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
 def get(workspace: str, import_id: str) -> dict[str, Any] | None:
     item = meta().get_item(Key=import_key(workspace, import_id), ConsistentRead=True).get("Item")
     return to_native(item) if item else None
+
+
+def status(workspace: str, import_id: str) -> str | None:
+    """Just the import's status (a cheap read for chunks that check it as they write)."""
+    item = (
+        meta()
+        .get_item(
+            Key=import_key(workspace, import_id),
+            ConsistentRead=True,
+            ProjectionExpression="#status",
+            ExpressionAttributeNames={"#status": "status"},
+        )
+        .get("Item")
+    )
+    return str(item["status"]) if item else None
 
 
 def list_for_dataset(workspace: str, dataset_id: str) -> list[dict[str, Any]]:
@@ -98,7 +157,18 @@ def list_for_dataset(workspace: str, dataset_id: str) -> list[dict[str, Any]]:
 
 
 def public(record: dict[str, Any]) -> dict[str, Any]:
-    return {name: record.get(name) for name in PUBLIC_FIELDS}
+    shown = {name: record.get(name) for name in PUBLIC_FIELDS}
+    done = record.get("chunks_done")
+    if isinstance(done, (set, frozenset, list)):
+        shown["chunks_done"] = len(done)
+    elif record.get("chunks_total") is not None:
+        shown["chunks_done"] = 0
+    shown["preview"] = bool(record.get("preview"))
+    return shown
+
+
+def done_chunks(record: dict[str, Any]) -> set[int]:
+    return {int(k) for k in record.get("chunks_done") or ()}
 
 
 def acquire(
@@ -166,40 +236,37 @@ def release(workspace: str, import_id: str, owner: str) -> None:
     _run([{"Update": _update(workspace, import_id, owner, {"lease_until": 0}, remove=("owner",))}])
 
 
+# Private working state, dropped when an import ends.
+WORKING_STATE = (
+    "owner",
+    "lease_until",
+    "plan",
+    "checkpoint",
+    "chunks_started",
+    "chunk_info",
+    "preview_data",
+    "targets",
+    "fanned_out",
+)
+
+
 def finish(workspace: str, import_id: str, owner: str, changes: dict[str, Any]) -> None:
     """Record the outcome and drop the private working state."""
-    update = _update(
-        workspace, import_id, owner, changes, remove=("owner", "lease_until", "plan", "checkpoint")
-    )
+    update = _update(workspace, import_id, owner, changes, remove=WORKING_STATE)
     _run([{"Update": update}])
 
 
-def commit_chunk(
-    workspace: str,
-    import_id: str,
-    owner: str,
-    *,
-    expected_row: int,
-    checkpoint: dict[str, int],
-    written: int,
-    lease_until: int,
-    dataset_id: str | None,
-) -> None:
-    """Move the checkpoint past a written chunk, counting its rows (on the dataset too, if given)."""
-    update = _update(
-        workspace,
-        import_id,
-        owner,
-        {"checkpoint": checkpoint, "lease_until": lease_until},
+def set_fields(workspace: str, import_id: str, changes: dict[str, Any]) -> None:
+    """Change fields of an import nobody holds (a failed one's final counts)."""
+    names = {f"#f{i}": name for i, name in enumerate(changes)}
+    values = {f":v{i}": value for i, value in enumerate(changes.values())}
+    meta().update_item(
+        Key=import_key(workspace, import_id),
+        UpdateExpression="SET " + ", ".join(f"#f{i} = :v{i}" for i in range(len(changes))),
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues=values,
     )
-    update["UpdateExpression"] += ", rows_imported = rows_imported + :written"
-    update["ConditionExpression"] += " AND checkpoint.#row = :expected"
-    update["ExpressionAttributeNames"]["#row"] = "row"
-    update["ExpressionAttributeValues"].update({":written": written, ":expected": expected_row})
-    transact: list[dict[str, Any]] = [{"Update": update}]
-    if dataset_id is not None and written:
-        transact.append({"Update": dataset_store.count_update(workspace, dataset_id, written)})
-    _run(transact)
 
 
 def swap_generation(
@@ -212,6 +279,7 @@ def swap_generation(
     rows: int,
     next_row_index: int,
     outcome: dict[str, Any],
+    replica: ReplicaPointer | None = None,
 ) -> None:
     """Make ``generation`` the dataset's live rows and finish the import, in one transaction.
 
@@ -223,23 +291,28 @@ def swap_generation(
     table_name = settings().meta_table
     counts = dataset_store.counts(workspace, dataset.id)
     old_rows = sum(counts.values())
-    finish_update = _update(
-        workspace, import_id, owner, outcome, remove=("owner", "lease_until", "plan", "checkpoint")
-    )
+    finish_update = _update(workspace, import_id, owner, outcome, remove=WORKING_STATE)
     transact: list[dict[str, Any]] = [
         {
             "Update": {
                 "TableName": table_name,
                 "Key": dataset_store.dataset_key(workspace, dataset.id),
-                "UpdateExpression": "SET generation = :gen",
+                "UpdateExpression": "SET generation = :gen"
+                + (", replica = :replica" if replica is not None else " REMOVE replica"),
                 "ConditionExpression": "attribute_exists(pk) AND generation = :old_gen",
-                "ExpressionAttributeValues": {":gen": generation, ":old_gen": dataset.generation},
+                "ExpressionAttributeValues": {
+                    ":gen": generation,
+                    ":old_gen": dataset.generation,
+                    **({":replica": replica.to_item()} if replica is not None else {}),
+                },
             }
         },
         {
             "Update": {
                 "TableName": table_name,
                 "Key": dataset_store.state_key(workspace, dataset.id),
+                # The state carries the live generation too: a row write that began before the
+                # swap cannot count its rows (written to the old generation) after it.
                 "UpdateExpression": "SET next_row_index = :next, generation = :gen REMOVE replacing",
                 "ConditionExpression": "replacing = :import",
                 "ExpressionAttributeValues": {
@@ -298,6 +371,159 @@ def forget_dataset(workspace: str, dataset_id: str) -> None:
     """Remove the import records of a deleted dataset (its purge)."""
     for record in list_for_dataset(workspace, dataset_id):
         meta().delete_item(Key=import_key(workspace, str(record["id"])))
+
+
+def link_dataset(workspace: str, import_id: str, owner: str, dataset_id: str, created_at: str) -> None:
+    """Attach the import to its dataset (listed under it from now on)."""
+    save(
+        workspace,
+        import_id,
+        owner,
+        {
+            "dataset_id": dataset_id,
+            "gsi1pk": _list_pk(workspace, dataset_id),
+            "gsi1sk": f"{created_at}#{import_id}",
+        },
+    )
+
+
+def unlink_dataset(workspace: str, import_id: str) -> None:
+    """Detach a failed import from the dataset it created (that dataset is removed): its report
+    stays readable by id for ``ORPHAN_REPORT_DAYS``, and the dataset's purge does not take it."""
+    meta().update_item(
+        Key=import_key(workspace, import_id),
+        UpdateExpression="SET dataset_id = :none, expires_at_epoch = :expires REMOVE gsi1pk, gsi1sk",
+        ConditionExpression="attribute_exists(pk)",
+        ExpressionAttributeValues={
+            ":none": None,
+            ":expires": int(time.time()) + ORPHAN_REPORT_DAYS * 86400,
+        },
+    )
+
+
+def commit(workspace: str, import_id: str, types: dict[str, str], *, revalidate: bool) -> bool:
+    """Move an import out of its preview (once): straight to writing, or — with new types — back
+    to validation. False when it is not waiting in a preview."""
+    try:
+        meta().update_item(
+            Key=import_key(workspace, import_id),
+            UpdateExpression="SET committed = :yes, stage = :stage, #types = :types"
+            + (", #checkpoint = :none" if revalidate else "")
+            + " REMOVE expires_at_epoch",
+            ConditionExpression="stage = :preview AND #status = :queued AND attribute_not_exists(committed)",
+            ExpressionAttributeNames={
+                "#status": "status",
+                "#types": "types",
+                **({"#checkpoint": "checkpoint"} if revalidate else {}),
+            },
+            ExpressionAttributeValues={
+                ":yes": True,
+                ":stage": "detect" if revalidate else "prepare",
+                ":types": types or None,
+                ":preview": "preview",
+                ":queued": "queued",
+                **({":none": {}} if revalidate else {}),
+            },
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def start_chunk(workspace: str, import_id: str, chunk: int) -> bool:
+    """Note that a chunk is being written; False when it was started before (a redelivery, or
+    a run that died): its rows may be there already. ``ImportStopped`` when the import no
+    longer writes."""
+    try:
+        meta().update_item(
+            Key=import_key(workspace, import_id),
+            UpdateExpression="ADD chunks_started :set",
+            ConditionExpression="#status = :running AND stage = :write AND NOT contains(chunks_started, :k)",
+            ExpressionAttributeNames={"#status": "status"},
+            ExpressionAttributeValues={
+                ":set": {chunk},
+                ":k": chunk,
+                ":running": "running",
+                ":write": "write",
+            },
+        )
+    except ClientError as exc:
+        if error_code(exc) != "ConditionalCheckFailedException":
+            raise
+        record = get(workspace, import_id)
+        if record is None or record.get("status") != "running" or record.get("stage") != "write":
+            raise ImportStopped from exc
+        return False
+    return True
+
+
+def complete_chunk(
+    workspace: str,
+    import_id: str,
+    chunk: int,
+    *,
+    rows: int,
+    info: dict[str, Any],
+    extra: list[dict[str, Any]],
+) -> bool:
+    """Count a written chunk, once: add it to the completion set with its rows, and write the
+    ``extra`` transaction items with it (the dataset's ``row_count`` moving, the check that its
+    generation is still live). False when it was counted before; ``ImportStopped`` when the
+    import no longer writes; ``DatasetMoved`` when an ``extra`` condition failed."""
+    update: dict[str, Any] = {
+        "TableName": settings().meta_table,
+        "Key": import_key(workspace, import_id),
+        "UpdateExpression": "ADD chunks_done :set, rows_imported :rows SET chunk_info.#k = :info",
+        "ConditionExpression": "#status = :running AND stage = :write AND NOT contains(chunks_done, :k)",
+        "ExpressionAttributeNames": {"#status": "status", "#k": str(chunk)},
+        "ExpressionAttributeValues": {
+            ":set": {chunk},
+            ":k": chunk,
+            ":rows": rows,
+            ":info": info,
+            ":running": "running",
+            ":write": "write",
+        },
+    }
+    transact: list[dict[str, Any]] = [{"Update": update}, *extra]
+    try:
+        _run(transact)
+    except (LostLease, DatasetMoved) as exc:
+        record = get(workspace, import_id)
+        if record is not None and chunk in done_chunks(record):
+            return False
+        if record is None or record.get("status") != "running" or record.get("stage") != "write":
+            raise ImportStopped from exc
+        if isinstance(exc, DatasetMoved):
+            raise
+        raise  # pragma: no cover - the import condition failed for no reason visible now
+    return True
+
+
+def fail_running(workspace: str, import_id: str, changes: dict[str, Any]) -> dict[str, Any] | None:
+    """End a running import as failed, whoever runs it (a chunk that cannot be written fails the
+    import for every chunk); the record as it was then, or None when it was no longer running
+    (someone else ended it: only one caller undoes its writes)."""
+    names = {f"#f{i}": name for i, name in enumerate(changes)}
+    values: dict[str, Any] = {f":v{i}": value for i, value in enumerate(changes.values())}
+    try:
+        response = meta().update_item(
+            Key=import_key(workspace, import_id),
+            UpdateExpression="SET "
+            + ", ".join(f"#f{i} = :v{i}" for i in range(len(changes)))
+            + ", #status = :failed, stage = :failed REMOVE #owner, lease_until",
+            ConditionExpression="#status = :running",
+            ExpressionAttributeNames={**names, "#status": "status", "#owner": "owner"},
+            ExpressionAttributeValues={**values, ":running": "running", ":failed": "failed"},
+            ReturnValues="ALL_NEW",
+        )
+    except ClientError as exc:
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return None
+        raise
+    return to_native(response["Attributes"])
 
 
 class DatasetMoved(Exception):
