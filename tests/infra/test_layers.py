@@ -148,7 +148,11 @@ def test_core_layer_ships_bytecode_for_the_runtime_python(synth: Synth, core_sit
     missing = []
     for name in sorted(ours | imported):
         source = core_site / name
+        # Ours beside its source (__pycache__); a dependency's module as bytecode alone.
         pyc = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+        if name not in ours:
+            pyc = source.with_suffix(".pyc")
+            assert not source.exists(), f"{name}: shipped as bytecode, its source is left out"
         if not pyc.is_file():
             missing.append(name)
             continue
@@ -158,7 +162,10 @@ def test_core_layer_ships_bytecode_for_the_runtime_python(synth: Synth, core_sit
         assert int.from_bytes(header[4:8], "little") == 0b01, name
     assert not missing, missing
     # and no bytecode of another Python is shipped.
-    assert {p.name.split(".")[-2] for p in core_site.rglob("*.pyc")} == {tag}
+    assert {p.name.split(".")[-2] for p in core_site.rglob("__pycache__/*.pyc")} == {tag}
+    for sourceless in core_site.rglob("*.pyc"):
+        if "__pycache__" not in sourceless.parts:
+            assert sourceless.read_bytes()[:4].hex() == magic, sourceless
 
 
 def test_imports_layer_holds_only_pyarrow_compiled(synth: Synth) -> None:
