@@ -21,6 +21,7 @@ import functools
 import re
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -189,6 +190,9 @@ _invocation: ContextVar[Invocation] = ContextVar("invocation")
 # Serializes Powertools' own phases (routing, validation, rendering) within a process, for
 # the reason above; the route logic itself runs outside it. Uncontended on Lambda.
 _POWERTOOLS_PHASES = threading.RLock()
+_READ_METHODS = frozenset({"GET", "HEAD"})
+# Rate-limit counting beside the reads it admits (``_count_request``).
+_RATE_CHECKS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rate-limit")
 
 
 def current() -> Invocation:
@@ -237,10 +241,9 @@ class Api:
         # middleware, and an anonymous caller must get 401, not a hint about the body shape.
         try:
             principal = self._admit(event)
+            counted = self._count_request(event, principal)
         except ApiError as exc:
-            return _proxy_response(
-                envelope_error(exc.status, exc.code, exc.message, exc.details, exc.headers)
-            )
+            return _error_response(exc)
         if principal is not None:
             logger.append_keys(workspace=principal.workspace, key_id=principal.key_id)
         request = _as_json_request(event)
@@ -248,9 +251,28 @@ class Api:
         token = _invocation.set(Invocation(APIGatewayProxyEvent(request), principal, context, sent_type))
         try:
             with _POWERTOOLS_PHASES:
-                return self.resolver.resolve(request, context)
+                answer = self.resolver.resolve(request, context)
         finally:
             _invocation.reset(token)
+        if counted is not None:
+            try:
+                counted.result()
+            except ApiError as exc:  # over the key's limit: the read's answer is not given
+                return _error_response(exc)
+        return answer
+
+    @staticmethod
+    def _count_request(event: dict[str, Any], principal: auth.Principal | None) -> Future[None] | None:
+        """Count the request against its key's rate limit. A write is counted before it runs
+        (429 writes nothing); a read is counted while it runs and its answer swapped for the
+        429 if the limit was reached, so the counter's occasional write (a new slice of the
+        key's window, ``ratelimit``) is not one more round trip before every page."""
+        if principal is None:
+            return None
+        if event.get("httpMethod") in _READ_METHODS:
+            return _RATE_CHECKS.submit(ratelimit.admit, principal.workspace, principal.key_id)
+        ratelimit.admit(principal.workspace, principal.key_id)
+        return None
 
     # --- request helpers ----------------------------------------------------------------
     @property
@@ -315,7 +337,7 @@ class Api:
 
     # --- admission ----------------------------------------------------------------------
     def _admit(self, event: dict[str, Any]) -> auth.Principal | None:
-        """Size, key, scope and rate checks; the authenticated principal (None on public routes)."""
+        """Size, key and scope checks; the authenticated principal (None on public routes)."""
         body = event.get("body") or ""
         size = len(body) * 3 // 4 if event.get("isBase64Encoded") else len(body.encode("utf-8"))
         if size > settings().max_body_bytes:
@@ -334,7 +356,6 @@ class Api:
         principal = auth.authenticate(auth.token_from_headers(event.get("headers") or {}))
         if scope not in principal.scopes:
             raise InsufficientScope(scope)
-        ratelimit.admit(principal.workspace, principal.key_id)
         return principal
 
 
@@ -352,6 +373,10 @@ def _key_in_query(event: dict[str, Any]) -> bool:
             if name.lower() in _KEY_QUERY_PARAMS and auth.authenticates(value):
                 return True
     return False
+
+
+def _error_response(exc: ApiError) -> dict[str, Any]:
+    return _proxy_response(envelope_error(exc.status, exc.code, exc.message, exc.details, exc.headers))
 
 
 def _proxy_response(response: Response) -> dict[str, Any]:
