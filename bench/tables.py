@@ -2,36 +2,45 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from . import data
 
+if TYPE_CHECKING:
+    from datasets_core.records import Dataset
 
-def stored_dataset(dataset_id: str, shards: int) -> dict[str, Any]:
+
+def stored_dataset(dataset_id: str, shards: int) -> Dataset:
     """The stored form of a dataset declared with ``data.COLUMNS`` (as ``POST /v1/datasets`` builds it)."""
+    from datasets_core.columns import ColumnType
     from datasets_core.logic import indexes
+    from datasets_core.records import Column, Dataset
 
     columns = [
-        {"name": column["name"], "type": column["type"], "attr": f"c{ordinal}", "indexed": False}
+        Column(name=str(column["name"]), type=ColumnType(column["type"]), attr=f"c{ordinal}")
         for ordinal, column in enumerate(data.COLUMNS)
     ]
     indexed = [str(column["name"]) for column in data.COLUMNS if column.get("indexed")]
-    return {
-        "id": dataset_id,
-        "generation": 0,
-        "shards": shards,
-        "columns": indexes.with_indexes(columns, indexed, status="ready"),
-        "next_column": len(columns),
-    }
+    return Dataset(
+        workspace="bench",
+        id=dataset_id,
+        name=dataset_id,
+        columns=tuple(indexes.with_indexes(columns, indexed, status="ready")),
+        next_column=len(columns),
+        shards=shards,
+        created_at="2026-01-01T00:00:00.000Z",
+        updated_at="2026-01-01T00:00:00.000Z",
+    )
 
 
-def unindexed(column: dict[str, Any]) -> dict[str, Any]:
-    """``column`` without its index slot."""
-    return {key: value for key, value in column.items() if key not in ("slot", "index_status")} | {
-        "indexed": False
-    }
+def unindexed(dataset: Dataset) -> Dataset:
+    """``dataset`` with no index slot on any column."""
+    return replace(
+        dataset, columns=tuple(replace(column, slot=None, index_status=None) for column in dataset.columns)
+    )
 
 
 def arrow_table(count: int) -> pa.Table:

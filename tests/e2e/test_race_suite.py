@@ -135,7 +135,9 @@ def test_writers_racing_a_replace_a_delete_and_redelivery_keep_every_invariant(s
             )
             expect(
                 "insert doomed",
-                stack.request("POST", f"/datasets/{doomed}/rows", key=key, json={"rows": [{"w": number}] * 2}),
+                stack.request(
+                    "POST", f"/datasets/{doomed}/rows", key=key, json={"rows": [{"w": number}] * 2}
+                ),
                 {201: "", 404: "doomed 404"},
             )
             began_after_swap = swapped.is_set()
@@ -224,11 +226,12 @@ def test_writers_racing_a_replace_a_delete_and_redelivery_keep_every_invariant(s
         rows, total = all_rows(stack, key, dataset_id)
         row_count = stack.request("GET", f"/datasets/{dataset_id}", key=key).json()["data"]["row_count"]
         assert len(rows) == total == row_count, (dataset_id, len(rows), total, row_count)
-        wait_for(
-            lambda dataset_id=dataset_id, expected=len(rows): len(_row_items(stack, dataset_id)) == expected,
-            SETTLE_SECONDS,
-            f"no row item of {dataset_id} outside its live generation",
-        )
+        readable_here = len(rows)
+
+        def live_only(dataset_id: str = dataset_id, expected: int = readable_here) -> bool:
+            return len(_row_items(stack, dataset_id)) == expected
+
+        wait_for(live_only, SETTLE_SECONDS, f"no row item of {dataset_id} outside its live generation")
         readable += len(rows)
         ids = {row["id"] for row in rows}
         if dataset_id == plain:

@@ -69,10 +69,21 @@ def sort_keys(cells: Sequence[Any], kind: ColumnType | str, suffixes: Sequence[b
     encoder = _ENCODERS.get(kind)
     if encoder is None:
         raise ValueError(f"{kind} columns cannot be indexed")
-    return [
-        (NULL if value is None else encoder(value))[:MAX_VALUE_BYTES] + suffix
-        for value, suffix in zip(cells, suffixes, strict=True)
-    ]
+    if kind != ColumnType.STRING:  # only text can pass MAX_VALUE_BYTES: no cut to make
+        return [
+            (NULL if value is None else encoder(value)) + suffix
+            for value, suffix in zip(cells, suffixes, strict=True)
+        ]
+    # Each distinct text is encoded once (casefolded and copied twice): indexed text columns
+    # repeat values (a status, a city), and an import keys a chunk of a column at a time.
+    encoded: dict[str | None, bytes] = {None: NULL}
+    keys = []
+    for value, suffix in zip(cells, suffixes, strict=True):
+        value_key = encoded.get(value)
+        if value_key is None:
+            value_key = encoded[value] = encoder(value)[:MAX_VALUE_BYTES]
+        keys.append(value_key + suffix)
+    return keys
 
 
 def row_index_suffix(row_index: int) -> bytes:
@@ -137,10 +148,8 @@ _STORED_DATETIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d{1,6}))?Z"
 
 
 def _encode_datetime(value: str) -> bytes:
-    stored = _STORED_DATETIME.fullmatch(value)
-    if stored:
-        fraction = stored.group(1) or ""
-        return b"\x01" + f"{value[:19]}.{fraction:0<6}".encode("ascii")
+    if _STORED_DATETIME.fullmatch(value):
+        return b"\x01" + (value[:19] + "." + value[20:-1].ljust(6, "0")).encode("ascii")
     moment = values.parse_datetime(value)
     return b"\x01" + moment.replace(tzinfo=None).isoformat(timespec="microseconds").encode("ascii")
 
