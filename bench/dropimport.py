@@ -49,9 +49,16 @@ def _measure(stack: LocalStack) -> Figure:
     )
 
 
-def drop(stack: LocalStack, name: str, body: bytes, timeout: float = TIMEOUT) -> tuple[float, dict[str, Any]]:
+def drop(
+    stack: LocalStack,
+    name: str,
+    body: bytes,
+    timeout: float = TIMEOUT,
+    metadata: dict[str, str] | None = None,
+) -> tuple[float, dict[str, Any]]:
     """Put ``body`` (a Parquet file) into the drop folder for dataset ``name``, as ``aws s3 cp``
-    would, and follow the import through the API: (seconds until it ended, its record)."""
+    would (``metadata``: the import options), and follow the import through the API: (seconds
+    until it ended, its record)."""
     from datasets_core.config import settings
 
     s3 = boto3.session.Session().client(
@@ -63,7 +70,7 @@ def drop(stack: LocalStack, name: str, body: bytes, timeout: float = TIMEOUT) ->
     )
     key = f"{settings().drop_prefix}{WORKSPACE}/{name}/rows.parquet"
     began = time.perf_counter()
-    s3.put_object(Bucket=settings().drop_bucket, Key=key, Body=body)
+    s3.put_object(Bucket=settings().drop_bucket, Key=key, Body=body, Metadata=metadata or {})
     record = _wait(stack, name, began, timeout)
     return time.perf_counter() - began, record
 
