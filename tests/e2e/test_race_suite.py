@@ -8,8 +8,8 @@ replaced dataset that began after its import finished; every insert into the pla
 that was not deleted); writes that lost a race were refused in the envelope (404 for the
 deleted dataset, 409 ``conflict`` while the replace wrote or when its swap overtook the
 write); no upsert key has two rows; no row item of the deleted dataset or of the replaced
-generation is left in the rows table; and each dataset's ``row_count``, its ``total`` and its readable rows agree, as do the workspace's
-row and dataset counts.
+generation is left in the rows table; and each dataset's ``row_count``, its ``total`` and
+its readable rows agree, as do the workspace's row and dataset counts.
 """
 
 from __future__ import annotations
