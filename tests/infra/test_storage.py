@@ -67,11 +67,14 @@ def test_drop_bucket_lifecycle_and_cors(synth: Synth) -> None:
 def test_replica_bucket_keeps_snapshots_and_expires_exports(synth: Synth) -> None:
     props = synth.resources["ReplicaBucket"]["Properties"]
     rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
-    # Exports are presigned downloads that expire; snapshot versions expire by the product's own
-    # retention (they must stay as long as a version is listed), never by a bucket rule.
+    # Exports are presigned downloads that expire, and so do a crashed import's staging parts;
+    # snapshot versions expire by the product's own retention (they must stay as long as a
+    # version is listed), never by a bucket rule.
     assert rules["expire-exports"]["Prefix"] == "exports/"
     assert rules["expire-exports"]["ExpirationInDays"] == 7
-    assert all(not rule.get("Prefix", "").startswith("replica/") for rule in rules.values())
+    assert rules["expire-import-staging"]["Prefix"] == "replica/_staging/"
+    expiring = {rule.get("Prefix", "") for rule in rules.values() if "ExpirationInDays" in rule}
+    assert expiring == {"exports/", "replica/_staging/"}
 
 
 @pytest.mark.parametrize("bucket", ["DropBucket", "AccessLogsBucket"])
