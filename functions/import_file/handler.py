@@ -3,6 +3,7 @@
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
+from datasets_core.deadline import Deadline
 from datasets_core.imports import pipeline
 from datasets_core.observability import logger
 
@@ -14,7 +15,7 @@ DEADLINE_MARGIN_MS = 20_000
 
 
 def record_handler(record: SQSRecord, lambda_context=None) -> None:
-    deadline = pipeline.Deadline.of(lambda_context, DEADLINE_MARGIN_MS)
+    deadline = Deadline.fixed(lambda_context, DEADLINE_MARGIN_MS)
     receive_count = int(record.attributes.approximate_receive_count or 1)
     outcomes = pipeline.handle_message(record.body, deadline, receive_count)
     logger.info("import message processed", extra={"message_id": record.message_id, "outcomes": outcomes})

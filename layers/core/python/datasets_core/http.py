@@ -299,14 +299,8 @@ class Api:
         if raw == "":
             raise InvalidBody("A JSON request body is required.")
         try:
-            return jsonutil.loads(raw)
-        except jsonutil.TooDeep as exc:
-            raise InvalidBody(_TOO_DEEP) from exc
-        except jsonutil.NumberTooLong as exc:
-            raise InvalidBody(_TOO_LONG) from exc
-        except jsonutil.NotUnicode as exc:
-            raise InvalidBody(_NOT_UNICODE) from exc
-        except (ValueError, TypeError) as exc:
+            return _request_json(raw)
+        except (ValueError, TypeError) as exc:  # not JSON at all: say how to send this endpoint's body
             raise not_json(current().sent_content_type, raw) from exc
 
     def query_params(self) -> dict[str, list[str]]:

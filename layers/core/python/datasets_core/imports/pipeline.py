@@ -31,7 +31,7 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +43,7 @@ from botocore.exceptions import ClientError
 
 from .. import aws, jsonutil, values
 from ..config import settings
+from ..deadline import Deadline
 from ..errors import ApiError, DatasetNameTaken, DatasetNotFound, PlanLimitExceeded
 from ..models import ColumnType, CreateDataset
 from ..observability import logger
@@ -67,27 +68,6 @@ MAX_CHUNKS = 1000
 # A file for a dataset that a replace import is writing waits this long between tries.
 WAIT_SECONDS = 30
 _SEND_BATCH = 10
-
-
-@dataclass(frozen=True)
-class Deadline:
-    """When to stop starting chunks: ``remaining_ms()`` below ``margin_ms``."""
-
-    remaining_ms: Callable[[], int]
-    margin_ms: int
-
-    def near(self) -> bool:
-        return self.remaining_ms() < self.margin_ms
-
-    def lease_until(self) -> int:
-        # The invocation cannot outlive its remaining time; a crashed run's lease lapses then.
-        return int(time.time() + self.remaining_ms() / 1000) + 2
-
-    @staticmethod
-    def of(context: Any, margin_ms: int) -> Deadline:
-        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            return Deadline(context.get_remaining_time_in_millis, margin_ms)
-        return Deadline(lambda: 15 * 60 * 1000, margin_ms)
 
 
 @dataclass(frozen=True)

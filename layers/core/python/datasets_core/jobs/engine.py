@@ -26,8 +26,10 @@ from botocore.exceptions import ClientError
 
 from .. import aws
 from ..config import settings
+from ..deadline import Deadline
 from ..jsonutil import to_native
 from ..observability import logger
+from ..store import leases
 from ..store.tables import error_code, meta, ws_pk
 from ..timeutil import now_iso
 
@@ -130,31 +132,6 @@ def get(workspace: str, job_id: str) -> dict[str, Any] | None:
     return to_native(item) if item else None
 
 
-@dataclass(frozen=True)
-class Deadline:
-    """When to stop starting steps: ``remaining_ms()`` below ``margin_ms``."""
-
-    remaining_ms: Callable[[], int]
-    margin_ms: int
-
-    def near(self) -> bool:
-        return self.remaining_ms() < self.margin_ms
-
-    def lease_until(self) -> int:
-        # The invocation cannot outlive its remaining time; a crashed run's lease lapses then.
-        return int(time.time() + self.remaining_ms() / 1000) + 2
-
-    @staticmethod
-    def of(context: Any, margin_ms: int) -> Deadline:
-        """The deadline of an invocation: stop ``margin_ms`` before its end, or halfway through
-        a run shorter than twice that (a short timeout still leaves room for several steps
-        rather than one per invocation)."""
-        if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-            remaining = context.get_remaining_time_in_millis
-            return Deadline(remaining, min(margin_ms, int(remaining()) // 2))
-        return Deadline(lambda: 15 * 60 * 1000, margin_ms)
-
-
 class LostLease(Exception):
     """Another run owns the job now (or it ended); this one stops."""
 
@@ -199,35 +176,17 @@ def handle(message: dict[str, Any], deadline: Deadline, receive_count: int = 1) 
 
 
 def _acquire(workspace: str, job_id: str, owner: str, deadline: Deadline) -> Job | None:
-    try:
-        response = meta().update_item(
-            Key=job_key(workspace, job_id),
-            # ``runs`` counts the invocations that worked on the job (its continuations + 1).
-            UpdateExpression=(
-                "SET #status = :running, #owner = :owner, lease_until = :until, updated_at = :at "
-                "ADD runs :one"
-            ),
-            ConditionExpression=(
-                "attribute_exists(pk) AND #status IN (:queued, :running) "
-                "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
-            ),
-            ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
-            ExpressionAttributeValues={
-                ":running": "running",
-                ":queued": "queued",
-                ":owner": owner,
-                ":until": deadline.lease_until(),
-                ":now": int(time.time()),
-                ":at": now_iso(),
-                ":one": 1,
-            },
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise
-    item = to_native(response["Attributes"])
+    item = leases.take(
+        job_key(workspace, job_id),
+        owner,
+        until=deadline.lease_until(),
+        now=int(time.time()),
+        # ``runs`` counts the invocations that worked on the job (its continuations + 1).
+        also=", updated_at = :at ADD runs :one",
+        also_values={":at": now_iso(), ":one": 1},
+    )
+    if item is None:
+        return None
     return Job(
         workspace=workspace,
         id=job_id,

@@ -33,7 +33,7 @@ from ..config import settings
 from ..jsonutil import to_native
 from ..records import Dataset, ReplicaPointer
 from . import datasets as dataset_store
-from . import workspaces
+from . import leases, workspaces
 from .tables import cancellation_codes, error_code, meta, query_all, ws_pk
 
 TERMINAL = ("succeeded", "failed")
@@ -175,33 +175,14 @@ def acquire(
     workspace: str, import_id: str, owner: str, *, now: int, until: int, started_at: str
 ) -> dict[str, Any] | None:
     """Take the lease of an unfinished import nobody else holds; the record, or None."""
-    try:
-        response = meta().update_item(
-            Key=import_key(workspace, import_id),
-            UpdateExpression=(
-                "SET #status = :running, #owner = :owner, lease_until = :until, "
-                "started_at = if_not_exists(started_at, :at)"
-            ),
-            ConditionExpression=(
-                "attribute_exists(pk) AND #status IN (:queued, :running) "
-                "AND (attribute_not_exists(lease_until) OR lease_until < :now)"
-            ),
-            ExpressionAttributeNames={"#status": "status", "#owner": "owner"},
-            ExpressionAttributeValues={
-                ":running": "running",
-                ":queued": "queued",
-                ":owner": owner,
-                ":until": until,
-                ":now": now,
-                ":at": started_at,
-            },
-            ReturnValues="ALL_NEW",
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            return None
-        raise
-    return to_native(response["Attributes"])
+    return leases.take(
+        import_key(workspace, import_id),
+        owner,
+        until=until,
+        now=now,
+        also=", started_at = if_not_exists(started_at, :at)",
+        also_values={":at": started_at},
+    )
 
 
 def _update(

@@ -406,6 +406,20 @@ def replace_if_unchanged(item: dict[str, Any], *, expected: dict[str, Any]) -> d
     return item
 
 
+def _unchanged(unchanged: dict[str, Any], names: dict[str, str], values_: dict[str, Any]) -> list[str]:
+    """Conditions that each attribute of ``unchanged`` still holds its stored value (None:
+    absent), with their names and values added to the expression's."""
+    conditions = []
+    for number, (attr, stored) in enumerate(unchanged.items()):
+        names[f"#w{number}"] = attr
+        if stored is None:
+            conditions.append(f"attribute_not_exists(#w{number})")
+        else:
+            values_[f":w{number}"] = stored
+            conditions.append(f"#w{number} = :w{number}")
+    return conditions
+
+
 def update_fields(
     dataset: Dataset,
     item: dict[str, Any],
@@ -453,13 +467,7 @@ def update_fields(
             conditions.append(f"#x{number} = :x{number}")
         else:
             sets.append(f"#x{number} = :x{number}")
-    for number, (attr, stored) in enumerate((unchanged or {}).items()):
-        names[f"#w{number}"] = attr
-        if stored is None:
-            conditions.append(f"attribute_not_exists(#w{number})")
-        else:
-            values_[f":w{number}"] = stored
-            conditions.append(f"#w{number} = :w{number}")
+    conditions += _unchanged(unchanged or {}, names, values_)
     expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
     try:
         response = rows().meta.client.update_item(  # the client: bulk writes call this from threads
@@ -507,13 +515,7 @@ def delete_row(
     names: dict[str, str] = {}
     values_: dict[str, Any] = {":id": expected_id}
     conditions = ["id = :id"]
-    for number, (attr, stored) in enumerate((unchanged or {}).items()):
-        names[f"#w{number}"] = attr
-        if stored is None:
-            conditions.append(f"attribute_not_exists(#w{number})")
-        else:
-            values_[f":w{number}"] = stored
-            conditions.append(f"#w{number} = :w{number}")
+    conditions += _unchanged(unchanged or {}, names, values_)
     kwargs: dict[str, Any] = {
         "TableName": settings().rows_table,
         "Key": {"pk": key["pk"], "sk": key["sk"]},
