@@ -206,7 +206,7 @@ def _update(job: Job, owner: str, expression: str, values: dict[str, Any]) -> No
             ConditionExpression="#owner = :owner",
             ExpressionAttributeNames={
                 "#owner": "owner",
-                **({"#status": "status"} if "#status" in expression else {}),
+                **{f"#{name}": name for name in ("status", "error") if f"#{name}" in expression},
             },
             ExpressionAttributeValues={":owner": owner, **values},
         )
@@ -251,19 +251,4 @@ def _finish(
     if error:
         expression = expression.replace(" REMOVE", ", #error = :error REMOVE")
         values[":error"] = error
-    try:
-        meta().update_item(
-            Key=job_key(job.workspace, job.id),
-            UpdateExpression=expression,
-            ConditionExpression="#owner = :owner",
-            ExpressionAttributeNames={
-                "#owner": "owner",
-                "#status": "status",
-                **({"#error": "error"} if error else {}),
-            },
-            ExpressionAttributeValues={":owner": owner, **values},
-        )
-    except ClientError as exc:
-        if error_code(exc) == "ConditionalCheckFailedException":
-            raise LostLease from exc
-        raise
+    _update(job, owner, expression, values)
