@@ -102,7 +102,7 @@ def _on_stack(run: Run) -> None:
             )
             run.add(
                 report.guarded(
-                    f"scan fallback, N={n:,}",
+                    f"unindexed filter, N={n:,}",
                     "—",
                     partial(reads.scan_figures, stack, dataset_id, n),
                 )
