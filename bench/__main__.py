@@ -167,6 +167,15 @@ def _replica_figures(run: Run, stack: LocalStack) -> None:
                 partial(_one_writer_figure, stack, path, seconds),
             )
         )
+        from datasets_core.logic.datasets import shards_for
+
+        run.add(
+            report.guarded(
+                f"items read by index-backed queries, N={BIG_N:,}",
+                "≤ L + look-ahead (+ M)",
+                partial(reads.index_figures, stack, dataset["id"], BIG_N, shards_for(BIG_N)),
+            )
+        )
         run.add(
             report.guarded(
                 f"replica figures, N={BIG_N:,}",
