@@ -10,7 +10,16 @@ Written from the specification alone; it deliberately imports nothing from
   ``eq`` is exact (text case-sensitively, numbers numerically, datetimes by instant);
   ranges use the column's order; ``contains``/``starts_with`` (``like``/``ilike`` =
   ``contains`` with ``*``/``%`` wildcards allowed at the ends) compare casefolded text.
-- ``search``: casefolded substring over the text of every user column.
+- ``match``/``imatch``: a regular expression searched in the value's text, case-sensitively
+  or not (the patterns the tests draw mean the same in RE2 and in Python's ``re``).
+- Logical groups (``or``/``and``, optionally negated, nested) in three-valued logic: ``or``
+  is TRUE when an item is, FALSE when all are, else UNKNOWN; ``and`` the dual; ``not``
+  leaves UNKNOWN unknown; a row matches when the whole condition is TRUE.
+- JSON paths into ``json`` columns: ``col->>key`` is the text at the path (a string, or the
+  JSON text of other values), compared as a string; ``col->key`` the JSON value, here always
+  a number, compared numerically; a missing key or index is null.
+- ``search``: casefolded substring over the text of every user column (a json column's text
+  is its compact JSON).
 - Order: text casefolded then exact, numbers numerically, dates/datetimes chronologically,
   booleans false < true; nulls last ascending and first descending unless overridden;
   remaining ties by ``row_index`` ascending.
@@ -21,6 +30,8 @@ Written from the specification alone; it deliberately imports nothing from
 from __future__ import annotations
 
 import functools
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,6 +40,7 @@ from typing import Any
 from urllib.parse import quote
 
 TYPES = ("string", "number", "boolean", "date", "datetime")
+GROUP_SPECIALS = frozenset(',.:()"\\')  # a group item's value holding one of these is quoted
 METADATA_TYPES = {"row_index": "number"}
 
 
@@ -63,6 +75,8 @@ def render_number(value: Any) -> str:
 
 
 def text_of(value: Any, kind: str) -> str:
+    if kind == "json":
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
     if kind == "boolean":
         return "true" if value else "false"
     if kind == "number":
@@ -94,13 +108,48 @@ def equal_key(value: Any, kind: str) -> Any:
 @dataclass(frozen=True)
 class Filter:
     column: str
-    op: str  # eq neq gt gte lt lte contains starts_with like ilike in is
+    op: str  # eq neq gt gte lt lte contains starts_with like ilike in is match imatch
     value: Any  # typed operand; a tuple for ``in``; None/True/False for ``is``; text for text ops
     text: str  # the operand as written in the query string
     negated: bool = False
+    path: tuple[str, ...] = ()  # a JSON path into a json column
+    as_text: bool = False  # ``->>`` (the text at the path) rather than ``->``
+
+    @property
+    def field(self) -> str:
+        """The field as a query names it: ``col``, ``col->key`` or ``col->>key``."""
+        if not self.path:
+            return self.column
+        *inner, last = self.path
+        return self.column + "".join(f"->{key}" for key in inner) + ("->>" if self.as_text else "->") + last
 
     def render(self) -> str:
         return f"{'not.' if self.negated else ''}{self.op}.{self.text}"
+
+    def render_item(self) -> str:
+        """The filter as an item of a logical group: ``field.[not.]op.value``, the value quoted
+        when it holds a character the group syntax uses."""
+        text = self.text
+        if self.op not in ("in", "is") and (not text or GROUP_SPECIALS & set(text) or text != text.strip()):
+            text = quote_item(text)
+        return f"{self.field}.{'not.' if self.negated else ''}{self.op}.{text}"
+
+
+@dataclass(frozen=True)
+class Group:
+    kind: str  # or | and
+    items: tuple[Filter | Group, ...]
+    negated: bool = False
+
+    @property
+    def param(self) -> str:
+        return ("not." if self.negated else "") + self.kind
+
+    def render(self) -> str:
+        return "(" + ",".join(item.render_item() for item in self.items) + ")"
+
+    def render_item(self) -> str:
+        return self.param + self.render()
 
 
 @dataclass(frozen=True)
@@ -118,7 +167,7 @@ class Order:
 
 @dataclass
 class Query:
-    filters: list[Filter] = field(default_factory=list)
+    filters: list[Filter | Group] = field(default_factory=list)
     search: str | None = None
     order: list[Order] = field(default_factory=list)
     limit: int | None = None
@@ -127,7 +176,10 @@ class Query:
     distinct: str | None = None
 
     def params(self) -> list[tuple[str, str]]:
-        pairs = [(flt.column, flt.render()) for flt in self.filters]
+        pairs = [
+            (flt.param, flt.render()) if isinstance(flt, Group) else (flt.field, flt.render())
+            for flt in self.filters
+        ]
         if self.search is not None:
             pairs.append(("search", self.search))
         if self.order:
@@ -173,18 +225,50 @@ class Model:
         return self.types[column]
 
     # filters
-    def passes(self, row: dict[str, Any], flt: Filter) -> bool:
-        value = row.get(flt.column)
-        kind = self.kind(flt.column)
-        if flt.op == "is":
-            result = value is None if flt.value is None else value is flt.value
-            return result != flt.negated
+    def truth(self, row: dict[str, Any], condition: Filter | Group) -> bool | None:
+        """TRUE, FALSE or UNKNOWN (None) for one condition on one row."""
+        if isinstance(condition, Group):
+            results = [self.truth(row, item) for item in condition.items]
+            if condition.kind == "or":
+                result = True if True in results else (None if None in results else False)
+            else:
+                result = False if False in results else (None if None in results else True)
+            return result if result is None else result != condition.negated
+        value = self.value_at(row, condition)
+        if condition.path:
+            kind = "string" if condition.as_text else "number"  # ``->`` paths here hold numbers
+        else:
+            kind = self.kind(condition.column)
+        if condition.op == "is":
+            result = value is None if condition.value is None else value is condition.value
+            return result != condition.negated
         if value is None:
-            return False  # UNKNOWN: neither the filter nor its negation matches
-        return self._compare(value, flt, kind) != flt.negated
+            return None  # UNKNOWN: neither the filter nor its negation matches
+        return self._compare(value, condition, kind) != condition.negated
+
+    def value_at(self, row: dict[str, Any], flt: Filter) -> Any:
+        value = row.get(flt.column)
+        for key in flt.path:
+            if isinstance(value, dict):
+                value = value.get(key)
+            elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+                value = value[int(key)]
+            else:
+                return None
+            if value is None:
+                return None
+        if flt.as_text and value is not None and not isinstance(value, str):
+            return text_of(value, "json" if isinstance(value, (dict, list)) else "number")
+        return value
+
+    def passes(self, row: dict[str, Any], flt: Filter | Group) -> bool:
+        return self.truth(row, flt) is True
 
     def _compare(self, value: Any, flt: Filter, kind: str) -> bool:
         op = flt.op
+        if op in ("match", "imatch"):
+            flags = re.IGNORECASE if op == "imatch" else 0
+            return re.search(flt.value, text_of(value, kind), flags) is not None
         if op == "eq":
             return equal_key(value, kind) == equal_key(flt.value, kind)
         if op == "neq":

@@ -124,6 +124,7 @@ class Sequence:
 
     def compact_killed_then_redelivered(self) -> None:
         """A run killed while writing a part (no release: its lease must lapse), then redelivered."""
+        self.insert()  # something to fold: a compaction with nothing behind its cut does nothing
         dataset = self.dataset()
         base = dataset.replica.version if dataset.replica else 0
         job_id = f"compact:{dataset.id}:{dataset.generation}:{base}"

@@ -435,3 +435,67 @@ def test_loading_rows_through_the_api_queues_their_snapshot(
     meta = client.get(f"/datasets/{dataset_id}/rows", params={"search": "a"}).json()["meta"]
     assert meta["replica"] == {"version": 1, "snapshot_rows": 120, "delta_rows": 0}
     assert meta["items_read"] == 0
+
+
+def test_a_compaction_with_nothing_behind_its_cut_makes_no_version_and_the_next_one_folds(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A compaction that runs before the rows that asked for it are behind the cut (they were
+    written within the cut margin) folds nothing and publishes nothing — it once published an
+    empty version, and every later compaction of the dataset then failed, leaving every row in
+    the delta for good. Inserts ask with a delay of the cut margin so this is the rare case."""
+    created = client.post("/datasets", {"name": "Early", "columns": COLUMNS})
+    dataset_id = created.json()["data"]["id"]
+    _post_rows(client, dataset_id, [_random_row(random.Random(5)) for _ in range(50)])
+    monkeypatch.setenv("CUT_MARGIN_SECONDS", "3600")  # every row is newer than the cut
+    settings.cache_clear()
+    _compact(client, dataset_id)
+    assert client.get(f"/datasets/{dataset_id}/versions").json()["data"] == []
+    monkeypatch.setenv("CUT_MARGIN_SECONDS", "0")
+    settings.cache_clear()
+    _compact(client, dataset_id)
+    [version] = client.get(f"/datasets/{dataset_id}/versions").json()["data"]
+    assert version["row_count"] == 50 and version["current"]
+    meta = client.get(f"/datasets/{dataset_id}/rows", params={"search": "a"}).json()["meta"]
+    assert meta["replica"] == {"version": version["version"], "snapshot_rows": 50, "delta_rows": 0}
+
+
+def test_inserts_ask_for_their_compaction_once_the_cut_margin_has_passed(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datasets_core.jobs import engine
+
+    monkeypatch.setenv("COMPACT_AFTER_ROWS", "10")
+    monkeypatch.setenv("CUT_MARGIN_SECONDS", "45")
+    settings.cache_clear()
+    delays: list[int] = []
+    monkeypatch.setattr(engine, "enqueue", lambda _ws, _job, *, delay_seconds=0: delays.append(delay_seconds))
+    created = client.post("/datasets", {"name": "Later", "columns": COLUMNS})
+    _post_rows(client, created.json()["data"]["id"], [_random_row(random.Random(6)) for _ in range(12)])
+    assert delays == [45]
+
+
+def test_a_compaction_outrun_by_a_load_queues_the_next_one(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows loaded after a compaction's cut, past the threshold, get a compaction of their own
+    without waiting for a query to read them all from the change log."""
+    from datasets_core.store import changelog
+
+    monkeypatch.setenv("COMPACT_AFTER_ROWS", "10")
+    settings.cache_clear()
+    created = client.post("/datasets", {"name": "Outrun", "columns": COLUMNS})
+    dataset_id = created.json()["data"]["id"]
+    rng = random.Random(8)
+    _post_rows(client, dataset_id, [_random_row(rng) for _ in range(15)])
+    cut = changelog.cut_position()  # the first compaction's cut: after these 15 rows only
+    _post_rows(client, dataset_id, [_random_row(rng) for _ in range(15)])
+    real = changelog.cut_position
+    cuts = iter([cut])
+    monkeypatch.setattr(compaction.changelog, "cut_position", lambda: next(cuts, None) or real())
+    # The first compaction folds 15 rows and asks for the next, which folds the other 15.
+    assert run_maintenance() == ["done", "done"]
+    versions = client.get(f"/datasets/{dataset_id}/versions").json()["data"]
+    assert sorted(version["row_count"] for version in versions) == [15, 30]
+    meta = client.get(f"/datasets/{dataset_id}/rows", params={"search": "a"}).json()["meta"]
+    assert meta["replica"]["snapshot_rows"] == 30 and meta["replica"]["delta_rows"] == 0

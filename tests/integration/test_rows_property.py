@@ -1,14 +1,17 @@
 """Property test: ``GET .../rows`` agrees with an independent model of SPEC §5 (reference_impl).
 
-Hypothesis builds a dataset (3–4 columns of string/number/boolean/date/datetime, nulls,
-mixed case, duplicates so ties happen, 0–40 rows), inserts it through ``POST .../rows``,
-then asks a handful of queries (every operator incl. ``in``/``is``/``not.``, search,
-multi-column order with nulls placement, limit/offset, ``count=none``, distinct) and
-compares ids, order, values, ``total`` and ``columns`` with ``reference_impl.Model``.
+Hypothesis builds a dataset (3–4 columns of string/number/boolean/date/datetime, often a
+json column of small objects and arrays, nulls, mixed case, duplicates so ties happen, 0–40
+rows), inserts it through ``POST .../rows``, then asks a handful of queries (every operator
+incl. ``in``/``is``/``not.`` and ``match``/``imatch`` regular expressions, JSON paths
+``j->>k`` and ``j->n``, nested ``or``/``and``/``not.`` groups of them, search, multi-column
+order with nulls placement, limit/offset, ``count=none``, distinct) and compares ids, order,
+values, ``total`` and ``columns`` with ``reference_impl.Model``.
 
 Every example loads the same rows into a dataset whose schema is inferred from the rows (no
-index: scan plans) and into one declaring its columns with some indexed (index plans): both
-must give the reference's answer, hence the same rows, order and totals as each other.
+index: the scan and replica plans) and into one declaring its columns with some indexed
+(index plans where a filter allows, the replica otherwise): both must give the reference's
+answer, hence the same rows, order and totals as each other.
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ DATETIMES = [
     "2024-04-30T23:00:00-05:00",
 ]
 OPS = ["eq", "neq", "gt", "gte", "lt", "lte", "contains", "starts_with", "like", "ilike", "in", "is"]
+# Patterns whose meaning is the same in RE2 (the product) and Python's re (the reference).
+PATTERNS = [
+    *("^a", "^A", "b$", "B", "[aA]", "é", "É", "\\.", "a|B", "^.$", "\\(", ",", "1", "^$", "ß", "(a|b)+"),
+]
+JSON_TEXTS = ["aB", "ab", "x,y", "é", "", "1"]
 _names = itertools.count()
 
 
@@ -60,11 +68,30 @@ def pools(draw: Any, kind: str) -> list[Any]:
 
 
 @st.composite
+def json_values(draw: Any) -> Any:
+    """A small object (``k`` text, ``n`` number, either may be missing) or a [text, number] array."""
+    text = st.sampled_from(JSON_TEXTS)
+    number = st.sampled_from([-2, 0, 1, 2.5, 10, 75])
+    if draw(st.integers(0, 3)) == 0:
+        return [draw(text), draw(number)]
+    value: dict[str, Any] = {}
+    if draw(st.integers(0, 4)):
+        value["k"] = draw(text)
+    if draw(st.integers(0, 4)):
+        value["n"] = draw(number)
+    return value or {"k": draw(text)}
+
+
+@st.composite
 def datasets(draw: Any) -> tuple[dict[str, str], dict[str, list[Any]], list[dict[str, Any]]]:
     """(column types, value pools, rows as sent); a row may leave a null out or send it."""
-    kinds = draw(st.lists(st.sampled_from(ref.TYPES), min_size=3, max_size=4))
+    # Always one text column (mixed case, regular expressions), then 2–3 of any type.
+    kinds = ["string", *draw(st.lists(st.sampled_from(ref.TYPES), min_size=2, max_size=3))]
     types = {f"c{position}_{kind}": kind for position, kind in enumerate(kinds)}
     value_pools = {name: draw(pools(kind)) for name, kind in types.items()}
+    if draw(st.booleans()):
+        types["j_json"] = "json"
+        value_pools["j_json"] = draw(st.lists(json_values(), min_size=1, max_size=5))
     count = draw(st.integers(0, 40))
     rows = []
     for _ in range(count):
@@ -95,6 +122,19 @@ def _text_operand(draw: Any, model: ref.Model, column: str, pool: list[Any]) -> 
     return text or "a"
 
 
+_REGEX_SPECIALS = set(".^$*+?()[]{}|\\")
+
+
+def _pattern_operand(draw: Any, model: ref.Model, column: str, pool: list[Any]) -> str:
+    """A regular expression: one of ``PATTERNS``, or a piece of some value (case maybe swapped,
+    metacharacters escaped, maybe anchored), so that matches — and case — matter."""
+    if not draw(st.integers(0, 2)):
+        return draw(st.sampled_from(PATTERNS))
+    piece = _text_operand(draw, model, column, pool)
+    escaped = "".join("\\" + char if char in _REGEX_SPECIALS else char for char in piece)
+    return draw(st.sampled_from(["", "^"])) + escaped + draw(st.sampled_from(["", "$"]))
+
+
 def _typed_operand(draw: Any, model: ref.Model, column: str, pool: list[Any]) -> tuple[Any, str]:
     """A value for the column and how the query string writes it."""
     kind = model.kind(column)
@@ -116,13 +156,27 @@ def _typed_operand(draw: Any, model: ref.Model, column: str, pool: list[Any]) ->
     return ref.canonical(text, kind), text
 
 
+def _plain_columns(model: ref.Model) -> list[str]:
+    return [name for name in model.user_columns if model.kind(name) != "json"]
+
+
+def _json_columns(model: ref.Model) -> list[str]:
+    return [name for name in model.user_columns if model.kind(name) == "json"]
+
+
 @st.composite
 def filters(draw: Any, model: ref.Model, pool_of: dict[str, list[Any]]) -> ref.Filter:
-    column = draw(st.sampled_from([*model.user_columns, "row_index"]))
+    if _json_columns(model) and draw(st.integers(0, 2)) == 0:
+        return draw(path_filters(model))
+    column = draw(st.sampled_from([*_plain_columns(model), "row_index"]))
     kind = model.kind(column)
     pool = pool_of.get(column, list(range(45)))
-    op = draw(st.sampled_from(OPS))
+    ops = [*OPS, *["match", "imatch"] * 3] if kind == "string" else OPS
+    op = draw(st.sampled_from(ops))
     negated = draw(st.integers(0, 3)) == 0
+    if op in ("match", "imatch"):
+        pattern = _pattern_operand(draw, model, column, pool)
+        return ref.Filter(column, op, pattern, pattern, negated)
     if op == "is":
         value = draw(st.sampled_from([None, True, False])) if kind == "boolean" else None
         text = {None: "null", True: "true", False: "false"}[value]
@@ -148,17 +202,52 @@ def filters(draw: Any, model: ref.Model, pool_of: dict[str, list[Any]]) -> ref.F
 
 
 @st.composite
+def path_filters(draw: Any, model: ref.Model) -> ref.Filter:
+    """``j->>k`` (or ``j->>0`` into arrays) compared as text, or ``j->n`` compared as a number."""
+    column = draw(st.sampled_from(_json_columns(model)))
+    negated = draw(st.integers(0, 3)) == 0
+    if draw(st.booleans()):
+        key = draw(st.sampled_from(["k", "0"]))
+        op = draw(
+            st.sampled_from(["eq", "neq", "gt", "lt", "contains", "starts_with", "match", "imatch", "is"])
+        )
+        if op == "is":
+            return ref.Filter(column, op, None, "null", negated, (key,), True)
+        text = draw(
+            st.sampled_from([p for p in JSON_TEXTS if p] if op not in ("match", "imatch") else PATTERNS)
+        )
+        return ref.Filter(column, op, text, text, negated, (key,), True)
+    op = draw(st.sampled_from(["eq", "neq", "gt", "gte", "lt", "lte"]))
+    number = draw(st.sampled_from([-2, 0, 1, 2.5, 10, 75]))
+    return ref.Filter(column, op, number, ref.render_number(number), negated, ("n",), False)
+
+
+@st.composite
+def groups(draw: Any, model: ref.Model, pool_of: dict[str, list[Any]], depth: int = 1) -> ref.Group:
+    """``or``/``and`` groups, maybe negated, of filters and (up to 3 deep) nested groups."""
+    items: list[ref.Filter | ref.Group] = []
+    for _ in range(draw(st.integers(1, 3))):
+        if depth < 3 and draw(st.integers(0, 3)) == 0:
+            items.append(draw(groups(model, pool_of, depth + 1)))
+        else:
+            items.append(draw(filters(model, pool_of)))
+    return ref.Group(draw(st.sampled_from(["or", "and"])), tuple(items), draw(st.integers(0, 3)) == 0)
+
+
+@st.composite
 def queries(draw: Any, model: ref.Model, pool_of: dict[str, list[Any]]) -> ref.Query:
     query = ref.Query()
     query.filters = draw(st.lists(filters(model, pool_of), max_size=3))
+    if draw(st.integers(0, 2)) == 0:
+        query.filters.append(draw(groups(model, pool_of)))
     if model.user_columns and draw(st.integers(0, 3)) == 0:
         column = draw(st.sampled_from(model.user_columns))
         search = _text_operand(draw, model, column, pool_of.get(column, []))
         query.search = search if search.strip() else "a"
-    if model.user_columns and draw(st.integers(0, 9)) == 0:
-        query.distinct = draw(st.sampled_from(model.user_columns))
+    if _plain_columns(model) and draw(st.integers(0, 9)) == 0:
+        query.distinct = draw(st.sampled_from(_plain_columns(model)))
         return query
-    columns = draw(st.lists(st.sampled_from([*model.user_columns, "row_index"]), unique=True, max_size=3))
+    columns = draw(st.lists(st.sampled_from([*_plain_columns(model), "row_index"]), unique=True, max_size=3))
     query.order = [
         ref.Order(column, draw(st.booleans()), draw(st.sampled_from([None, True, False])))
         for column in columns
@@ -256,7 +345,8 @@ def test_rows_queries_match_the_reference_model_with_and_without_indexes(client:
     @given(st.data())
     def check(data: st.DataObject) -> None:
         types, value_pools, rows = data.draw(datasets(), label="dataset")
-        indexed = set(data.draw(st.lists(st.sampled_from(list(types)), min_size=1, unique=True)))
+        indexable = [name for name, kind in types.items() if kind != "json"]
+        indexed = set(data.draw(st.lists(st.sampled_from(indexable), min_size=1, unique=True)))
         inferred_model = _model(types, rows, declared=False)
         declared_model = _model(types, rows, declared=True)
         inferred_id, inferred_ids = _setup(client, types, rows, set())

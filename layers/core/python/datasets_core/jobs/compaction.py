@@ -37,7 +37,7 @@ from ..store import datasets as dataset_store
 from ..store import rows as row_store
 from ..timeutil import now, now_iso, parse_iso
 from . import engine
-from .compaction_requests import request
+from .compaction_requests import request, threshold
 
 __all__ = ["request", "expire_versions"]
 
@@ -79,7 +79,9 @@ def _plan(dataset: Dataset) -> dict[str, Any] | None:
     if base is not None and cut <= base.cut:
         return None  # (an import is writing since the base's cut: it publishes its own rows)
     changed = _changed(dataset, base, cut)
-    last = max([part.last for part in base.parts] if base else [-1])
+    if not changed:
+        return None  # every change is after the cut (or none): a new version would copy the base
+    last = max((part.last for part in base.parts), default=-1) if base else -1
     end = max(last, max(changed, default=-1)) + 1
     return {
         "stage": "write",
@@ -109,8 +111,8 @@ def running_imports_floor(dataset: Dataset) -> int:
     return floor
 
 
-def _changed(dataset: Dataset, base: ReplicaPointer | None, cut: int) -> set[int]:
-    """Row indexes logged after the base snapshot's cut, up to ``cut``."""
+def _changed(dataset: Dataset, base: ReplicaPointer | None, cut: int | None) -> set[int]:
+    """Row indexes logged after the base snapshot's cut, up to ``cut`` (None: up to now)."""
     entries = changelog.since(
         dataset.id, dataset.generation, base.cut if base else 0, row_store.ReadMeter(), upto=cut
     )
@@ -208,7 +210,18 @@ def _tidy(dataset: Dataset, checkpoint: dict[str, Any]) -> dict[str, Any]:
     if checkpoint.get("forget_upto"):
         changelog.forget(dataset.id, dataset.generation, int(checkpoint["forget_upto"]))
     expire_versions(dataset)
+    _again_if_behind(dataset)
     return checkpoint
+
+
+def _again_if_behind(dataset: Dataset) -> None:
+    """Queue the next compaction when the rows changed after this one's cut are already past the
+    threshold (a load through the API outran it: its later requests named this job's base)."""
+    pointer = _base(dataset)
+    if pointer is None:
+        return
+    if len(_changed(dataset, pointer, None)) >= threshold(pointer):
+        request(dataset, delay_seconds=settings().cut_margin_seconds)
 
 
 def expire_versions(dataset: Dataset) -> int:

@@ -24,12 +24,17 @@ def threshold(pointer: ReplicaPointer | None) -> int:
     return max(settings().compact_after_rows, rows // 20)
 
 
-def request(dataset: Dataset) -> bool:
+def request(dataset: Dataset, *, delay_seconds: int = 0) -> bool:
     """Queue a compaction of the dataset's current snapshot (once per snapshot)."""
     pointer = current_pointer(dataset)
     base = pointer.version if pointer is not None else 0
     return engine.submit(
-        dataset.workspace, f"compact:{dataset.id}:{dataset.generation}:{base}", "compact", dataset.id, {}
+        dataset.workspace,
+        f"compact:{dataset.id}:{dataset.generation}:{base}",
+        "compact",
+        dataset.id,
+        {},
+        delay_seconds=delay_seconds,
     )
 
 
@@ -40,4 +45,6 @@ def after_insert(dataset: Dataset, count: int) -> None:
     step = threshold(pointer)
     before = max(0, dataset.row_count - (pointer.rows if pointer is not None else 0))
     if before // step != (before + count) // step:
-        request(dataset)
+        # A snapshot's cut lags the clock by the cut margin: run once the rows just written are
+        # behind it, or the compaction would find nothing it may fold yet.
+        request(dataset, delay_seconds=settings().cut_margin_seconds)

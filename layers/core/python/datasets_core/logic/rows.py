@@ -21,7 +21,6 @@ from .. import auth
 from ..columns import RESERVED_COLUMNS
 from ..config import settings
 from ..errors import Conflict, DatasetNotFound, InvalidBody, PayloadTooLarge, RowNotFound
-from ..jobs import compaction_requests
 from ..query import answer
 from ..query.paging import parse_page, single
 from ..records import Dataset
@@ -151,6 +150,8 @@ def write_new_rows(
             for offset, row in enumerate(fields)
         ]
         changelog.record(dataset, [(start, start + count)])
+        from ..jobs import compaction_requests  # inserts only: reads never load the job engine
+
         compaction_requests.after_insert(dataset, count)
         row_store.put_new(items)
         try:
