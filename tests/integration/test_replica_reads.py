@@ -437,23 +437,34 @@ def test_loading_rows_through_the_api_queues_their_snapshot(
     assert meta["items_read"] == 0
 
 
-def test_a_compaction_with_nothing_behind_its_cut_makes_no_version_and_the_next_one_folds(
+def test_a_compaction_with_nothing_behind_its_cut_waits_for_it_and_then_folds(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A compaction that runs before the rows that asked for it are behind the cut (they were
-    written within the cut margin) folds nothing and publishes nothing — it once published an
-    empty version, and every later compaction of the dataset then failed, leaving every row in
-    the delta for good. Inserts ask with a delay of the cut margin so this is the rare case."""
+    written within the cut margin) publishes nothing and runs again once the margin has
+    passed. It once published an empty version, after which every compaction of the dataset
+    failed and every row stayed in the delta for good."""
+    from datasets_core.jobs import engine
+
     created = client.post("/datasets", {"name": "Early", "columns": COLUMNS})
     dataset_id = created.json()["data"]["id"]
     _post_rows(client, dataset_id, [_random_row(random.Random(5)) for _ in range(50)])
     monkeypatch.setenv("CUT_MARGIN_SECONDS", "3600")  # every row is newer than the cut
     settings.cache_clear()
-    _compact(client, dataset_id)
+    assert compaction.request(dataset_store.get("default", dataset_id))
+    later: list[tuple[str, str, int]] = []
+    real_enqueue = engine.enqueue
+    monkeypatch.setattr(
+        engine, "enqueue", lambda ws, job, *, delay_seconds=0: later.append((ws, job, delay_seconds))
+    )
+    assert run_maintenance() == ["done"]  # finds nothing behind its cut: asks to run again later
     assert client.get(f"/datasets/{dataset_id}/versions").json()["data"] == []
-    monkeypatch.setenv("CUT_MARGIN_SECONDS", "0")
+    [(workspace, job_id, delay)] = later
+    assert delay == 3600  # the cut margin (SQS holds a message at most 900 s; the job asks again)
+    real_enqueue(workspace, job_id)  # the delayed delivery
+    monkeypatch.setenv("CUT_MARGIN_SECONDS", "0")  # the margin has passed
     settings.cache_clear()
-    _compact(client, dataset_id)
+    assert run_maintenance() == ["done"]  # the delayed delivery (delivered at once here)
     [version] = client.get(f"/datasets/{dataset_id}/versions").json()["data"]
     assert version["row_count"] == 50 and version["current"]
     meta = client.get(f"/datasets/{dataset_id}/rows", params={"search": "a"}).json()["meta"]

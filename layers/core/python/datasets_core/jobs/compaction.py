@@ -80,7 +80,9 @@ def _plan(dataset: Dataset) -> dict[str, Any] | None:
         return None  # (an import is writing since the base's cut: it publishes its own rows)
     changed = _changed(dataset, base, cut)
     if not changed:
-        return None  # every change is after the cut (or none): a new version would copy the base
+        if _changed(dataset, base, None):  # only changes newer than the cut: fold them once it passes
+            raise engine.Later(max(1, settings().cut_margin_seconds))
+        return None  # nothing changed: a new version would copy the base
     last = max((part.last for part in base.parts), default=-1) if base else -1
     end = max(last, max(changed, default=-1)) + 1
     return {

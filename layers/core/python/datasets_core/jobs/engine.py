@@ -132,6 +132,15 @@ def get(workspace: str, job_id: str) -> dict[str, Any] | None:
     return to_native(item) if item else None
 
 
+class Later(Exception):
+    """A step that cannot advance yet (a compaction whose changes are newer than its cut may
+    be): the run lets the job go and it runs again in ``seconds``."""
+
+    def __init__(self, seconds: int) -> None:
+        super().__init__(f"again in {seconds} s")
+        self.seconds = seconds
+
+
 class LostLease(Exception):
     """Another run owns the job now (or it ended); this one stops."""
 
@@ -166,6 +175,10 @@ def handle(message: dict[str, Any], deadline: Deadline, receive_count: int = 1) 
     except LostLease:
         logger.warning("job taken over by another run", extra={"job_id": job_id})
         return "lost"
+    except Later as later:
+        _release(job, owner, checkpoint)
+        enqueue(workspace, job_id, delay_seconds=later.seconds)
+        return "later"
     except Exception as exc:
         if receive_count >= MAX_RECEIVES:
             logger.exception("job abandoned after repeated failures", extra={"job_id": job_id})
