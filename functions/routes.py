@@ -159,7 +159,17 @@ _TABLE: tuple[Route, ...] = (
         "/datasets/{dataset_id}/rows",
         "delete_rows",
         "datasets:write",
-        (*ROWS_WRITE_COMMON, ROWS_INDEX, ROWS_DELETE, ROWS_PUT, ROWS_GET, ROWS_BATCH_GET, ANALYTICS_INVOKE),
+        # META_CONDITION: the count moves only while the rows' generation is live (a replace)
+        (
+            *ROWS_WRITE_COMMON,
+            ROWS_INDEX,
+            ROWS_DELETE,
+            ROWS_PUT,
+            ROWS_GET,
+            ROWS_BATCH_GET,
+            ANALYTICS_INVOKE,
+            META_CONDITION,
+        ),
         "Delete rows by id or by condition",
     ),
     Route(

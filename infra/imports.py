@@ -55,7 +55,8 @@ IMPORT_CAPABILITIES = (
     META_CONDITION,  # chunks count only while their generation is live; upserts unless a replace began
     ROWS_GET,  # upserts: the row a uniqueness item names
     ROWS_UPDATE,  # upserts: matching rows updated in place
-    ROWS_QUERY,  # a redelivered chunk: which of its rows are there, what the change log says
+    ROWS_QUERY,  # a redelivered chunk: what the change log says since the import began
+    ROWS_BATCH_GET,  # a redelivered chunk: which of its rows are there
     META_INDEX,  # the dataset's imports
     META_PUT,  # import records; a dataset created by its first dropped file
     META_UPDATE,  # leases, checkpoints, the completion set, counters, generation swaps

@@ -109,7 +109,10 @@ def test_a_100k_row_index_backfill_and_purge_continue_across_invocations(stack: 
     assert added.status_code == 200, added.text
 
     def index_ready() -> bool:
-        columns = stack.request("GET", f"/datasets/{dataset_id}").json()["data"]["columns"]
+        response = stack.request("GET", f"/datasets/{dataset_id}")
+        if response.status_code != 200:  # a poll that meets a busy stack (503/504) polls again
+            return False
+        columns = response.json()["data"]["columns"]
         return any(c["name"] == "n" and c.get("index_status") == "ready" for c in columns)
 
     wait_for(index_ready, 600, "the index on n to be ready", interval=1)

@@ -859,3 +859,22 @@ def test_an_index_added_to_a_dataset_with_rows_is_backfilled_and_gives_the_same_
     )
     assert upserted.status == 201 and upserted.json()["data"]["inserted"] == 1
     assert _count(client, dataset_id) == 102
+
+
+def test_a_null_for_a_column_no_row_has_is_no_change_on_every_update_path(client: Client) -> None:
+    """Schemathesis found ``PATCH .../rows {"set": {"*Ô": null}}`` answering 500: a null makes no
+    column, so the write named a column the dataset does not have. Each update path now takes
+    such a null as what it is — nothing to change."""
+    dataset_id = client.post("/datasets", {"name": "nulls"}).json()["data"]["id"]
+    rows = client.post(f"/datasets/{dataset_id}/rows", {"rows": [{"a": 1}, {"a": 2}]}).json()["data"]["rows"]
+    first = rows[0]["id"]
+    for method, path, body in (
+        ("PATCH", "/rows", {"set": {"*Ô": None}}),
+        ("PATCH", "/rows", {"rows": [{"id": first, "zz": None}]}),
+        ("PATCH", f"/rows/{first}", {"set": {"yy": None}}),
+        ("PUT", f"/rows/{first}", {"a": 5, "ww": None}),
+    ):
+        answer = client.request(method, f"/datasets/{dataset_id}{path}", json_body=body)
+        assert answer.status == 200, (method, path, answer.body)
+    dataset = client.get(f"/datasets/{dataset_id}").json()["data"]
+    assert [column["name"] for column in dataset["columns"]] == ["a"] and dataset["row_count"] == 2
