@@ -1,4 +1,4 @@
-"""Background jobs longer than one invocation, on the local stack (SPEC §11; issue 9, done-when 4).
+"""Background jobs longer than one invocation, on the local stack (SPEC §11).
 
 A 100,000-row dataset arrives through the drop folder; an index is added and backfilled by
 the maintenance function, whose context reports a 10-second timeout
