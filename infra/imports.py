@@ -73,7 +73,6 @@ IMPORT_CAPABILITIES = (
     MAINTENANCE_SEND,  # purges: a replaced generation, a dataset a failed file created
 )
 MAINTENANCE_CAPABILITIES = (
-    META_GET,  # jobs, versions
     META_QUERY,  # the dataset with its counters, its versions
     META_INDEX,  # a deleted dataset's import records
     META_PUT,  # version records

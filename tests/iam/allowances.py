@@ -59,4 +59,33 @@ ALLOWANCES: tuple[Allowance, ...] = (
         "NoSuchKey for a dropped file deleted before its import ran, and the import would retry "
         "until the dead-letter queue instead of finishing as 'file gone'.",
     ),
+    Allowance(
+        ("update_rows", "delete_rows"),
+        ("dynamodb:GetItem",),
+        "ROWS_TABLE",
+        "A bulk write by 'where' re-reads a row whose conditional write failed because another "
+        "request changed its 'where' columns meanwhile, to write it only if it still matches "
+        "(logic/row_query.py); only a race on those very columns takes that path.",
+    ),
+    Allowance(
+        ("row_changes",),
+        ("dynamodb:GetItem",),
+        "ROWS_TABLE",
+        "A row with no audit entries (imported rows have none) is looked up to tell an untouched "
+        "row (200, empty trail) from a row id that never belonged to the dataset (404).",
+    ),
+    Allowance(
+        ("analytics",),
+        ("dynamodb:PutItem",),
+        "META_TABLE",
+        "After reading a delta past the compaction threshold the analytics function queues a "
+        "compaction: its job record; inserts usually ask first, so only a delta that grew "
+        "without them (updates, deletes) takes that path.",
+    ),
+    Allowance(
+        ("analytics",),
+        ("sqs:SendMessage",),
+        "MAINTENANCE_QUEUE_URL",
+        "The same compaction request: the job's message (see the job record above).",
+    ),
 )
