@@ -1,4 +1,4 @@
-"""Honest imports (SPEC §7, issue 12): whole-file majority typing, the ``types`` option, a reason
+"""Honest imports (SPEC §7): whole-file majority typing, the ``types`` option, a reason
 for every failure, no dataset left by a failed file, the import id of an upload, preview/commit."""
 
 from __future__ import annotations

@@ -673,7 +673,7 @@ def _sort_reference(rows: list[dict[str, Any]], column: str, descending: bool) -
 def test_cursor_walks_equal_one_big_page_on_index_and_scan_plans(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Issue 4, done-when 3: following next_cursor until it is null yields exactly the rows of
+    """Following next_cursor until it is null yields exactly the rows of
     the same query with a large limit, in the same order, whatever the plan."""
     rows = _cursor_rows(300)
     indexed_id = _paged_dataset(client, "paged indexed", rows, {"name", "city", "amount", "flag"})
