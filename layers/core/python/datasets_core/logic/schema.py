@@ -94,6 +94,12 @@ def check_rows(
         Column(name, ColumnType(column_type), f"c{dataset.next_column + offset}")
         for offset, (name, column_type) in enumerate(new_types.items())
     ]
+    # A null makes no column: a field that is null in every row and names no column (now or
+    # after this write) is no value at all, and no write below must name a column that is not.
+    checked = [
+        {name: value for name, value in fields.items() if dataset.column(name) or name in new_types}
+        for fields in checked
+    ]
     return Checked(checked, new_columns)
 
 

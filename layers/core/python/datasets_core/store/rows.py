@@ -447,8 +447,6 @@ def update_fields(
     fields = {}
     for number, (name, value) in enumerate(changes.items()):
         column = dataset.column(name)
-        if column is None and value is None:
-            continue  # a null for a column no row has yet (a null makes no column): already so
         assert column is not None, f"unknown column {name!r}"
         names[f"#c{number}"] = column.attr
         if value is None:
