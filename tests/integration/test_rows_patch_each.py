@@ -416,3 +416,25 @@ def _plain(client: Client, dataset_id: str) -> Any:
     from datasets_core.store import datasets as dataset_store
 
     return dataset_store.get("default", dataset_id)
+
+
+def test_an_update_by_where_failing_part_way_puts_back_every_row_that_landed(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same all-or-nothing for ``{"where", "set"}``: when DynamoDB refuses the fourth row's
+    update, the three that landed are put back (values, updated_at, index entries), no audit
+    entry is written, and the error says nothing stayed written."""
+    dataset_id, _ = _dataset(client)
+    before = _state(client, dataset_id)
+    _serial(monkeypatch)
+    failing = FailingCall(row_store.rows().meta.client, "UpdateItem", nth=4)
+    response = client.patch(f"/datasets/{dataset_id}/rows", {"where": {}, "set": {"amount": 99, "extra": 1}})
+    failing.remove()
+    assert response.status == 500, response.body
+    error = response.json()["error"]
+    assert error["code"] == "internal_error" and error["details"]["written"] == 0, error
+    after = _state(client, dataset_id)
+    assert after["rows"] == [{**row, "extra": None} for row in before["rows"]]
+    assert {key: after[key] for key in ("row_count", "trails", "by_index")} == {
+        key: before[key] for key in ("row_count", "trails", "by_index")
+    }

@@ -28,7 +28,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .. import auth, values
+from .. import auth
 from ..columns import RESERVED_COLUMNS
 from ..config import settings
 from ..errors import InvalidBody, InvalidRowId, PayloadTooLarge, RowNotFound
@@ -39,7 +39,7 @@ from ..store import changes as change_store
 from ..store import rows as row_store
 from ..timeutil import now_iso
 from . import row_query, schema
-from .rows import confirm_written, diff, refuse_while_replacing, user_fields
+from .rows import confirm_written, diff, put_back, refuse_while_replacing, user_fields
 
 
 def update(principal: auth.Principal, dataset_id: str, body: Any) -> dict[str, Any]:
@@ -124,7 +124,7 @@ def update_each(principal: auth.Principal, dataset_id: str, raw_rows: Any) -> di
     landed = [(t, o) for t, o in zip(targets, outcomes, strict=True) if isinstance(o, dict)]
     failed = [(t, o) for t, o in zip(targets, outcomes, strict=True) if isinstance(o, Exception)]
     if failed:
-        stayed = [(t, before) for t, before in landed if not _put_back(dataset, t, before, at)]
+        stayed = [(t, before) for t, before in landed if not put_back(dataset, before, t.changes, at)]
         change_store.record([_entry(principal, dataset, t, before, at) for t, before in stayed])
         raise _failure(failed[0], len(stayed))
     confirm_written(dataset, [before for _, before in landed], at)
@@ -186,45 +186,6 @@ def _stored(dataset: Dataset, row_ids: list[str]) -> dict[str, dict[str, Any]]:
 
 
 # --- undoing -----------------------------------------------------------------------------------
-def _put_back(dataset: Dataset, target: _Target, before: dict[str, Any], at: str) -> bool:
-    """Return a landed row's changed columns to their values before this request, each only while
-    it still holds the value written here; False when DynamoDB refused (the row stays changed)."""
-    old = row_store.from_item(dataset, before)
-    previous = {name: old.get(name) for name in target.changes}
-    written = {
-        _attr(dataset, name): _stored_value(dataset, name, value) for name, value in target.changes.items()
-    }
-    try:
-        # Nobody wrote the row since: exactly as it was, updated_at included.
-        if row_store.update_fields(
-            dataset, before, previous, before["ua"], unchanged={"ua": at, **written}, put_back=True
-        ):
-            return True
-        # Someone changed another column since (their updated_at stays newer than ours): put back
-        # each column that still holds our value, and only those.
-        again = now_iso()
-        for name, value in previous.items():
-            attr = _attr(dataset, name)
-            row_store.update_fields(
-                dataset, before, {name: value}, again, unchanged={attr: written[attr]}, put_back=True
-            )
-    except ClientError:
-        return False
-    return True
-
-
-def _attr(dataset: Dataset, name: str) -> str:
-    column = dataset.column(name)
-    assert column is not None, f"unknown column {name!r}"
-    return column.attr
-
-
-def _stored_value(dataset: Dataset, name: str, value: Any) -> Any:
-    column = dataset.column(name)
-    assert column is not None
-    return values.to_store(value, column.type)
-
-
 def _failure(failed: tuple[_Target, Exception], stayed: int) -> Exception:
     """What the request answers after putting back what it could."""
     target, exc = failed

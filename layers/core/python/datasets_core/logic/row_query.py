@@ -31,7 +31,7 @@ from ..store import datasets as dataset_store
 from ..store import rows as row_store
 from ..timeutil import now_iso
 from . import schema
-from .rows import confirm_written, diff, refuse_while_replacing, user_fields
+from .rows import confirm_written, diff, put_back, refuse_while_replacing, user_fields
 
 # A bulk write by condition runs inside one API call (29 s behind API Gateway); beyond this
 # many matching rows the caller is asked to narrow the condition (or use a replace import).
@@ -105,20 +105,29 @@ def update_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
     keep = evaluate.compile_conditions(conditions, dataset.columns)
     watched = _watched_attributes(dataset, conditions)
 
-    def write(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | None:
-        for _ in range(_RECHECKS):
-            unchanged = {attr: item.get(attr) for attr in watched}
-            before = row_store.update_fields(dataset, item, new_fields, at, unchanged=unchanged)
-            if before is not None:
-                return before, item
-            # Changed meanwhile: the row as it is now decides whether it still matches.
-            fresh = row_store.get(dataset, int(item["sk"]))
-            if fresh is None or fresh["id"] != item["id"] or not keep(row_store.from_item(dataset, fresh)):
-                return None
-            item = fresh
-        raise Conflict("Rows kept changing while being updated; retry.")
+    def write(item: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]] | Exception | None:
+        try:
+            for _ in range(_RECHECKS):
+                unchanged = {attr: item.get(attr) for attr in watched}
+                before = row_store.update_fields(dataset, item, new_fields, at, unchanged=unchanged)
+                if before is not None:
+                    return before, item
+                # Changed meanwhile: the row as it is now decides whether it still matches.
+                fresh = row_store.get(dataset, int(item["sk"]))
+                if fresh is None or fresh["id"] != item["id"] or not keep(row_store.from_item(dataset, fresh)):
+                    return None
+                item = fresh
+            return Conflict("Rows kept changing while being updated; nothing was changed. Retry.")
+        except Exception as exc:  # noqa: BLE001 - the rows that did change must be put back
+            return exc
 
-    written = [outcome for outcome in in_parallel(write, matches) if outcome is not None]
+    outcomes = in_parallel(write, matches)
+    written = [outcome for outcome in outcomes if isinstance(outcome, tuple)]
+    failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+    if failures:
+        # All or nothing: what landed is put back; what DynamoDB would not put back stays
+        # changed, is audited, and is what the error reports as written.
+        written = [(before, item) for before, item in written if not put_back(dataset, before, new_fields, at)]
     confirm_written(dataset, [before for before, _ in written], at)
     entries = []
     for before, _ in written:
@@ -130,6 +139,15 @@ def update_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
             )
         )
     change_store.record(entries)
+    if failures:
+        if written:
+            raise row_store.WriteIncomplete(
+                [{"row_id": item["id"]} for _, item in written],
+                f"The request failed and {len(written)} of its rows could not be put back "
+                "(details.written): they hold the new values. Retry the request.",
+            )
+        failure = failures[0]
+        raise failure if not isinstance(failure, ClientError) else row_store.WriteIncomplete([])
     return {"updated": len(written)}
 
 

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import auth
+from botocore.exceptions import ClientError
+
+from .. import auth, values
 from ..columns import RESERVED_COLUMNS
 from ..config import settings
 from ..errors import Conflict, DatasetNotFound, InvalidBody, PayloadTooLarge, RowNotFound
@@ -260,6 +262,45 @@ def _rewrite(
         )
         return after
     raise Conflict("The row was changed by another request meanwhile; retry.")
+
+
+def put_back(dataset: Dataset, before: dict[str, Any], changes: dict[str, Any], at: str) -> bool:
+    """Undo a write that landed at ``at``: return each of ``changes``' columns to its value in
+    ``before``, each only while it still holds the value written here (a later writer's value is
+    never undone); ``updated_at`` too when nobody wrote the row since. False when DynamoDB
+    refused (the row stays changed)."""
+    old = row_store.from_item(dataset, before)
+    previous = {name: old.get(name) for name in changes}
+    written = {_attr(dataset, name): _stored_value(dataset, name, value) for name, value in changes.items()}
+    try:
+        # Nobody wrote the row since: exactly as it was, updated_at included.
+        if row_store.update_fields(
+            dataset, before, previous, before["ua"], unchanged={"ua": at, **written}, put_back=True
+        ):
+            return True
+        # Someone changed another column since (their updated_at stays newer than ours): put back
+        # each column that still holds our value, and only those.
+        again = now_iso()
+        for name, value in previous.items():
+            attr = _attr(dataset, name)
+            row_store.update_fields(
+                dataset, before, {name: value}, again, unchanged={attr: written[attr]}, put_back=True
+            )
+    except ClientError:
+        return False
+    return True
+
+
+def _attr(dataset: Dataset, name: str) -> str:
+    column = dataset.column(name)
+    assert column is not None, f"unknown column {name!r}"
+    return column.attr
+
+
+def _stored_value(dataset: Dataset, name: str, value: Any) -> Any:
+    column = dataset.column(name)
+    assert column is not None, f"unknown column {name!r}"
+    return values.to_store(value, column.type)
 
 
 def confirm_written(dataset: Dataset, before: list[dict[str, Any]], at: str) -> None:
