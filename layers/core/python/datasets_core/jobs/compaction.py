@@ -31,7 +31,7 @@ from ..config import settings
 from ..errors import Conflict, DatasetNotFound
 from ..records import Dataset, Part, ReplicaPointer
 from ..replica import arrow, layout
-from ..replica.table import read_rows, snapshot
+from ..replica.table import changed_rows, read_rows, snapshot
 from ..store import changelog
 from ..store import datasets as dataset_store
 from ..store import rows as row_store
@@ -118,13 +118,7 @@ def _changed(dataset: Dataset, base: ReplicaPointer | None, cut: int | None) -> 
     entries = changelog.since(
         dataset.id, dataset.generation, base.cut if base else 0, row_store.ReadMeter(), upto=cut
     )
-    changed: set[int] = set()
-    for entry in entries:
-        if base is not None and base.holds_origin(entry.origin):
-            continue  # an import's rows the base snapshot holds already
-        for start, stop in entry.spans:
-            changed.update(range(start, stop))
-    return changed
+    return changed_rows(entries, base)
 
 
 def _write(dataset: Dataset, checkpoint: dict[str, Any]) -> dict[str, Any]:

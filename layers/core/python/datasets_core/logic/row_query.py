@@ -114,7 +114,11 @@ def update_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
                     return before, item
                 # Changed meanwhile: the row as it is now decides whether it still matches.
                 fresh = row_store.get(dataset, int(item["sk"]))
-                if fresh is None or fresh["id"] != item["id"] or not keep(row_store.from_item(dataset, fresh)):
+                if (
+                    fresh is None
+                    or fresh["id"] != item["id"]
+                    or not keep(row_store.from_item(dataset, fresh))
+                ):
                     return None
                 item = fresh
             return Conflict("Rows kept changing while being updated; nothing was changed. Retry.")
@@ -127,7 +131,9 @@ def update_where(principal: auth.Principal, dataset_id: str, body: Any) -> dict[
     if failures:
         # All or nothing: what landed is put back; what DynamoDB would not put back stays
         # changed, is audited, and is what the error reports as written.
-        written = [(before, item) for before, item in written if not put_back(dataset, before, new_fields, at)]
+        written = [
+            (before, item) for before, item in written if not put_back(dataset, before, new_fields, at)
+        ]
     confirm_written(dataset, [before for before, _ in written], at)
     entries = []
     for before, _ in written:

@@ -142,14 +142,21 @@ def delta(
     current = pointer if pointer is not None and pointer.generation == dataset.generation else None
     cut = current.cut if current is not None else 0
     entries = changelog.since(dataset.id, dataset.generation, cut, meter)
-    changed: set[int] = set()
-    for entry in entries:
-        if current is not None and current.holds_origin(entry.origin):
-            continue  # written into the snapshot by the import that logged it
-        for start, stop in entry.spans:
-            changed.update(range(start, stop))
+    changed = changed_rows(entries, current)
     rows = read_rows(dataset, changed, meter)
     return Delta(changed, rows, len(entries), meter.items_read)
+
+
+def changed_rows(entries: list[changelog.Entry], pointer: ReplicaPointer | None) -> set[int]:
+    """Row indexes the change-log ``entries`` name, less those of imports ``pointer``'s
+    snapshot was written with (their rows are in it already)."""
+    changed: set[int] = set()
+    for entry in entries:
+        if pointer is not None and pointer.holds_origin(entry.origin):
+            continue
+        for start, stop in entry.spans:
+            changed.update(range(start, stop))
+    return changed
 
 
 def read_rows(dataset: Dataset, row_indexes: set[int], meter: row_store.ReadMeter) -> list[dict[str, Any]]:
