@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from datasets_core import auth, aws, ratelimit
 from datasets_core.config import settings
@@ -142,6 +144,19 @@ class Client:
         return self.request("DELETE", path, json_body=json_body, **kw)
 
 
+# AWS answers each request atomically; moto's in-process backends do not (a request reading an
+# item another thread is updating fails with "dictionary changed size during iteration"). Tests
+# that race requests on threads, and the functions' own thread pools, get AWS's guarantee: one
+# moto request at a time (the local stack does the same for DynamoDB, local/dynamodb.py).
+_MOTO_REQUEST_LOCK = threading.RLock()
+_moto_process_request = BotocoreStubber.process_request
+
+
+def _one_request_at_a_time(self: BotocoreStubber, request: Any) -> Any:
+    with _MOTO_REQUEST_LOCK:
+        return _moto_process_request(self, request)
+
+
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """A fresh moto account with every table, the drop bucket and the queues."""
@@ -156,6 +171,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # calls recorded) is raised out of their way; tests of the limit set a workspace's plan.
     monkeypatch.setenv("DEFAULT_RATE_LIMIT", "1000000")
     monkeypatch.setenv("CUT_MARGIN_SECONDS", "0")
+    monkeypatch.setattr(BotocoreStubber, "process_request", _one_request_at_a_time)
     with mock_aws():
         sqs = boto3.client("sqs")
         monkeypatch.setenv("IMPORT_QUEUE_URL", sqs.create_queue(QueueName="datasets-import")["QueueUrl"])
