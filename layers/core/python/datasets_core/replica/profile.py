@@ -32,11 +32,10 @@ TOP_VALUES = 10
 def profile(table: ReplicaTable, positions: pa.Array) -> dict[str, Any]:
     """The profile of the rows at ``positions`` (every row of ``table`` unless filtered)."""
     rows = len(positions)
-    every_row = rows == table.num_rows
     datas = [table.column(Ref(column.name)) for column in table.dataset.columns]  # views built once
 
     def one(pair: tuple[Column, ColumnData]) -> dict[str, Any]:
-        return _column_profile(pair[0], pair[1], positions, rows, every_row)
+        return _column_profile(pair[0], pair[1], positions, rows)
 
     # Arrow's kernels release the GIL: columns are profiled side by side on every core.
     with ThreadPoolExecutor(max_workers=max(1, min(len(datas), os.cpu_count() or 1))) as pool:
@@ -44,11 +43,9 @@ def profile(table: ReplicaTable, positions: pa.Array) -> dict[str, Any]:
     return {"row_count": rows, "columns": columns}
 
 
-def _column_profile(
-    column: Column, data: ColumnData, positions: pa.Array, rows: int, every_row: bool
-) -> dict[str, Any]:
+def _column_profile(column: Column, data: ColumnData, positions: pa.Array, rows: int) -> dict[str, Any]:
     if data.native and column.type is not ColumnType.JSON:
-        stats = _native(column, data, positions, every_row)
+        stats = _native(column, data, positions)
     else:
         stats = _by_row(column, data, positions)
     nulls = rows - stats["count"]
@@ -70,9 +67,9 @@ def _column_profile(
     return described
 
 
-def _native(column: Column, data: ColumnData, positions: pa.Array, every_row: bool) -> dict[str, Any]:
+def _native(column: Column, data: ColumnData, positions: pa.Array) -> dict[str, Any]:
     def picked(array: pa.Array) -> pa.Array:
-        return array if every_row else array.take(positions)
+        return engine.picked(array, positions)
 
     values_ = picked(data.comparable)
     count = len(values_) - values_.null_count
