@@ -93,8 +93,22 @@ def error_payload(exc: BaseException, error_type: str | None = None) -> dict[str
 def _report(began: float) -> dict[str, Any]:
     """What Lambda's REPORT line says of an invocation: its duration and the execution
     environment's peak memory (this process's maximum resident set, in MB)."""
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # kilobytes on Linux
-    return {"duration_ms": (time.perf_counter() - began) * 1000, "max_memory_mb": peak_kb // 1024}
+    return {"duration_ms": (time.perf_counter() - began) * 1000, "max_memory_mb": peak_memory_mb()}
+
+
+def peak_memory_mb() -> int:
+    """This interpreter's own peak resident set. Not ``getrusage``'s ``ru_maxrss``: Linux keeps
+    that across ``exec``, so a worker started by the stack (a fork, then exec) reports the
+    stack's own size at the fork, moto's tables included. ``VmHWM`` belongs to the process's
+    current memory map, which ``exec`` made new."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) // 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024  # kilobytes on Linux
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -106,6 +106,22 @@ def test_an_invocation_runs_in_a_worker_with_the_stack_environment(make: Callabl
     assert result["exact"] == 1.5  # Lambda's runtime serialises a Decimal as a float
 
 
+def test_the_report_line_gives_the_workers_own_peak_memory_not_the_stacks(
+    make: Callable[..., Lambdas], capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A worker is started from the stack's process, which holds moto's tables: its REPORT line
+    must show what the function itself used (as Lambda's does), not the stack's size."""
+    held = bytearray(400 * 1024 * 1024)
+    held[::4096] = b"\x01" * len(range(0, len(held), 4096))  # resident, not just reserved
+    outcome = make(LambdaSettings(reports=True)).invoke("echo", {})
+    assert outcome.ok, outcome
+    del held
+    reports = [line for line in capfd.readouterr().err.splitlines() if line.startswith("REPORT")]
+    assert len(reports) == 1 and "Function: echo" in reports[0]
+    peak_mb = int(reports[0].split("Max Memory Used: ")[1].split()[0])
+    assert 0 < peak_mb < 200, reports[0]
+
+
 def test_a_warm_worker_is_reused_one_event_at_a_time(make: Callable[..., Lambdas]) -> None:
     lambdas = make()
     first, second = lambdas.invoke("echo", {}), lambdas.invoke("echo", {})
