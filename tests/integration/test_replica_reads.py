@@ -486,6 +486,38 @@ def test_inserts_ask_for_their_compaction_once_the_cut_margin_has_passed(
     assert delays == [45]
 
 
+def test_concurrent_inserts_that_cross_the_threshold_together_still_ask_for_a_compaction(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two loaders read the dataset (no rows yet) before either has written: their 6 + 6 rows
+    cross the 10-row threshold together, and exactly one of them asks for the compaction."""
+    from datasets_core.jobs import engine
+    from tests.iam import recorder
+
+    monkeypatch.setenv("COMPACT_AFTER_ROWS", "10")
+    monkeypatch.setenv("CUT_MARGIN_SECONDS", "45")
+    settings.cache_clear()
+    asked: list[int] = []
+    monkeypatch.setattr(engine, "enqueue", lambda _ws, _job, *, delay_seconds=0: asked.append(delay_seconds))
+    dataset_id = client.post("/datasets", {"name": "Two loaders", "columns": COLUMNS}).json()["data"]["id"]
+    rng = random.Random(9)
+    first, second = [_random_row(rng) for _ in range(6)], [_random_row(rng) for _ in range(6)]
+    allocate = dataset_store.allocate_row_indexes
+    raced: list[int] = []
+
+    def racing(*args: Any, **kwargs: Any) -> Any:
+        if not raced:  # the first insert has read the dataset; the other loader writes now
+            raced.append(1)
+            with recorder.as_the_test():
+                _post_rows(client, dataset_id, second)
+        return allocate(*args, **kwargs)
+
+    monkeypatch.setattr(dataset_store, "allocate_row_indexes", racing)
+    _post_rows(client, dataset_id, first)
+    assert raced and client.get(f"/datasets/{dataset_id}").json()["data"]["row_count"] == 12
+    assert asked == [45]
+
+
 def test_a_compaction_outrun_by_a_load_queues_the_next_one(
     client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -115,6 +115,11 @@ class ReplicaPointer:
     def bytes(self) -> int:
         return sum(part.bytes for part in self.parts)
 
+    @property
+    def end(self) -> int:
+        """One past the highest row index the snapshot holds (0 when it holds none)."""
+        return max((part.last for part in self.parts), default=-1) + 1
+
     def holds_origin(self, origin: str) -> bool:
         """Whether the snapshot already holds the rows of log items of ``origin``."""
         return any(origin == f"import:{import_id}" for import_id, _ in self.imports)

@@ -83,8 +83,7 @@ def _plan(dataset: Dataset) -> dict[str, Any] | None:
         if _changed(dataset, base, None):  # only changes newer than the cut: fold them once it passes
             raise engine.Later(max(1, settings().cut_margin_seconds))
         return None  # nothing changed: a new version would copy the base
-    last = max((part.last for part in base.parts), default=-1) if base else -1
-    end = max(last, max(changed, default=-1)) + 1
+    end = max(base.end if base else 0, max(changed, default=-1) + 1)
     return {
         "stage": "write",
         "generation": dataset.generation,

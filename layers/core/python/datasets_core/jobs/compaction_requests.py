@@ -38,12 +38,16 @@ def request(dataset: Dataset, *, delay_seconds: int = 0) -> bool:
     )
 
 
-def after_insert(dataset: Dataset, count: int) -> None:
-    """Ask for a compaction when ``count`` new rows carry the rows added since the snapshot
-    across a multiple of the threshold (``dataset`` as read before the insert)."""
+def after_insert(dataset: Dataset, start: int, count: int) -> None:
+    """Ask for a compaction when an insert's rows (row indexes ``start`` .. ``start + count - 1``)
+    carry the rows added since the snapshot across a multiple of the threshold.
+
+    Decided on row indexes, not on the row count as read before the insert: concurrent inserts
+    all read the same count, so none of them saw the crossing (a load by several writers could
+    go without a compaction), while their row index ranges are disjoint: exactly one holds it."""
     pointer = current_pointer(dataset)
     step = threshold(pointer)
-    before = max(0, dataset.row_count - (pointer.rows if pointer is not None else 0))
+    before = max(0, start - (pointer.end if pointer is not None else 0))
     if before // step != (before + count) // step:
         # A snapshot's cut lags the clock by the cut margin: run once the rows just written are
         # behind it, or the compaction would find nothing it may fold yet.

@@ -154,7 +154,7 @@ def write_new_rows(
         changelog.record(dataset, [(start, start + count)])
         from ..jobs import compaction_requests  # inserts only: reads never load the job engine
 
-        compaction_requests.after_insert(dataset, count)
+        compaction_requests.after_insert(dataset, start, count)
         row_store.put_new(items)
         try:
             dataset_store.add_row_count(
