@@ -25,7 +25,7 @@ from ..config import settings
 from ..errors import Conflict, DatasetNotFound, InvalidBody, PayloadTooLarge, RowNotFound
 from ..query import answer
 from ..query.paging import parse_page, single
-from ..records import Dataset
+from ..records import Column, Dataset
 from ..rowids import new_row_id, parse_row_id, row_index_of
 from ..store import changelog, workspaces
 from ..store import changes as change_store
@@ -271,7 +271,10 @@ def put_back(dataset: Dataset, before: dict[str, Any], changes: dict[str, Any], 
     refused (the row stays changed)."""
     old = row_store.from_item(dataset, before)
     previous = {name: old.get(name) for name in changes}
-    written = {_attr(dataset, name): _stored_value(dataset, name, value) for name, value in changes.items()}
+    columns = {name: _column(dataset, name) for name in changes}
+    written = {
+        columns[name].attr: values.to_store(value, columns[name].type) for name, value in changes.items()
+    }
     try:
         # Nobody wrote the row since: exactly as it was, updated_at included.
         if row_store.update_fields(
@@ -282,7 +285,7 @@ def put_back(dataset: Dataset, before: dict[str, Any], changes: dict[str, Any], 
         # each column that still holds our value, and only those.
         again = now_iso()
         for name, value in previous.items():
-            attr = _attr(dataset, name)
+            attr = columns[name].attr
             row_store.update_fields(
                 dataset, before, {name: value}, again, unchanged={attr: written[attr]}, put_back=True
             )
@@ -291,16 +294,10 @@ def put_back(dataset: Dataset, before: dict[str, Any], changes: dict[str, Any], 
     return True
 
 
-def _attr(dataset: Dataset, name: str) -> str:
+def _column(dataset: Dataset, name: str) -> Column:
     column = dataset.column(name)
     assert column is not None, f"unknown column {name!r}"
-    return column.attr
-
-
-def _stored_value(dataset: Dataset, name: str, value: Any) -> Any:
-    column = dataset.column(name)
-    assert column is not None, f"unknown column {name!r}"
-    return values.to_store(value, column.type)
+    return column
 
 
 def confirm_written(dataset: Dataset, before: list[dict[str, Any]], at: str) -> None:
