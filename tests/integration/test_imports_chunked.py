@@ -236,14 +236,15 @@ def test_an_import_publishes_a_snapshot_from_its_file_and_replica_queries_read_n
     versions = layout.versions("default", dataset["id"])
     current = dataset_store.get("default", dataset["id"]).replica
     assert [(v.cause, v.rows) for v in versions] == [("import", 10_000)] and current == versions[0]
-    # And a replica query reads no row from DynamoDB: only the import's 4 change-log items
+    # And a replica query reads nothing from DynamoDB: the snapshot's cut is past the import's
+    # own change-log items (the write margin has passed, no other writer logged meanwhile)
     answer = replica_query(client, dataset["id"], score="gte.90", order="score.desc,n.asc")
     assert answer["meta"]["replica"] == {
         "version": versions[0].version,
         "snapshot_rows": 10_000,
         "delta_rows": 0,
     }
-    assert answer["meta"]["items_read"] <= len(messages)
+    assert answer["meta"]["items_read"] == 0 and current.imports == ()
     expected = sorted((i for i in range(10_000) if i % 97 >= 90), key=lambda i: (-(i % 97), i))
     assert [row["n"] for row in answer["data"]["rows"]] == expected[:1000]
     assert answer["data"]["total"] == len(expected)
@@ -281,9 +282,15 @@ def test_an_append_builds_on_the_current_snapshot_and_keeps_api_writes_in_the_de
     for message in messages[1:]:
         run_handler(message)
     # Then the new version holds the old snapshot's parts (copied into its folder) and the file's
-    pointer = dataset_store.get("default", dataset_id).replica
+    record = dataset_store.get("default", dataset_id)
+    pointer = record.replica
     assert pointer is not None and pointer.cause == "import" and pointer.rows == 30 + 25
-    assert pointer.cut == base.cut and pointer.imports[0][0] == report_of(client, body)["id"]
+    # And its cut stops just before the first change the snapshot does not hold (the API insert
+    # after the base), so the import's later log items stay skipped by name
+    logged = changelog.since(dataset_id, record.generation, base.cut, row_store.ReadMeter())
+    first_api_write = next(entry for entry in logged if entry.origin == "api")
+    assert pointer.cut == first_api_write.position - 1
+    assert [import_id for import_id, _ in pointer.imports] == [report_of(client, body)["id"]]
     folder = layout.version_prefix(dataset_store.get("default", dataset_id), pointer.version)
     assert all(part.key.startswith(folder) for part in pointer.parts)
     # And a replica query sees all 57 rows: the API's writes come from the delta, the file's from the snapshot
@@ -372,3 +379,54 @@ def test_a_publish_that_loses_a_race_retries_on_the_new_snapshot_with_every_file
     assert answer["data"]["rows"] == all_rows(client, dataset_id)
     assert answer["meta"]["replica"]["snapshot_rows"] == 19
     assert [v.version for v in layout.versions("default", dataset_id)] == [pointer.version, 1]
+
+
+def test_an_import_inside_the_write_margin_keeps_the_base_cut_and_its_items_skipped_by_name(
+    client: Client, small_chunks: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given an append import whose change-log items are all newer than the write margin
+    monkeypatch.setenv("CUT_MARGIN_SECONDS", "3600")
+    settings.cache_clear()
+    body, messages = start("recent/data.csv", numbered_csv(25))
+    for message in messages:
+        run_handler(message)
+    record = dataset_store.get("default", dataset_named(client, "recent")["id"])
+    # Then its snapshot's cut stays before the import's items (a write logged inside the margin
+    # may not have landed yet) and names the import, whose items readers then read and skip
+    pointer = record.replica
+    logged = changelog.since(record.id, record.generation, 0, row_store.ReadMeter())
+    assert pointer is not None and len(logged) == len(messages)
+    assert pointer.cut < min(entry.position for entry in logged)
+    assert [import_id for import_id, _ in pointer.imports] == [report_of(client, body)["id"]]
+    answer = replica_query(client, record.id)
+    assert answer["meta"]["items_read"] == len(messages) and answer["meta"]["replica"]["delta_rows"] == 0
+    assert answer["data"]["rows"] == all_rows(client, record.id) and len(answer["data"]["rows"]) == 25
+
+
+def test_an_import_publishing_while_another_writes_leaves_that_one_a_base_to_publish_on(
+    client: Client, small_chunks: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(changelog, "CLOCK_ALLOWANCE", 0)  # one process, one clock
+    created = client.post("/datasets", {"name": "pair"}).json()["data"]
+    dataset_id = created["id"]
+    # Given two append imports into one dataset: the second starts before the first finishes
+    first_body, first_messages = start("pair/first.csv", numbered_csv(20))
+    run_handler(first_messages[0])
+    second_body, second_messages = start("pair/second.csv", numbered_csv(20, start=500))
+    run_handler(second_messages[0])
+    # When the first finishes and publishes while the second is still writing
+    for message in first_messages[1:]:
+        run_handler(message)
+    first = dataset_store.get("default", dataset_id).replica
+    second_plan = import_store.get("default", report_of(client, second_body)["id"])["plan"]
+    # Then the first's cut stays before the second began (it holds none of the second's rows)
+    assert first is not None and first.cause == "import" and first.rows == 20
+    assert first.cut < int(second_plan["started_position"])
+    # And the second, once written, still publishes its rows from its file on top of it
+    for message in second_messages[1:]:
+        run_handler(message)
+    second = dataset_store.get("default", dataset_id).replica
+    assert second is not None and second.cause == "import" and second.rows == 40
+    answer = replica_query(client, dataset_id)
+    assert answer["data"]["rows"] == all_rows(client, dataset_id) and len(answer["data"]["rows"]) == 40
+    assert answer["meta"]["replica"]["delta_rows"] == 0

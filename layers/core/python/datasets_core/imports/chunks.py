@@ -41,7 +41,7 @@ from ..config import settings
 from ..errors import ApiError, Conflict, DatasetNotFound
 from ..observability import logger
 from ..records import Dataset, Part, ReplicaPointer
-from ..replica import layout
+from ..replica import cuts, layout
 from ..store import changelog, workspaces
 from ..store import datasets as dataset_store
 from ..store import imports as import_store
@@ -360,10 +360,12 @@ def _publish(workspace: str, record: dict[str, Any]) -> bool:
     """Point the dataset at a snapshot that holds the import's rows (best effort; whether it did).
 
     The new version is the current snapshot's parts (copied: versions expire one by one) plus
-    the import's own parts, with the current snapshot's cut, and the import named among the
-    origins readers skip. Only a snapshot holding none of the import's rows qualifies as the
-    base: one whose cut is before the import began (less the clock allowance). Otherwise, or
-    when the pointer keeps moving, compaction folds the import's rows later.
+    the import's own parts. Its cut moves past the import's log items up to the first item of
+    another writer (``cuts.past_held_items``), so readers do not read them; the import stays
+    named among the origins readers skip while some of its items are past the cut. Only a
+    snapshot holding none of the import's rows qualifies as the base: one whose cut is before
+    the import began (less the clock allowance). Otherwise, or when the pointer keeps moving,
+    compaction folds the import's rows later.
     """
     plan = record["plan"]
     generation, version = int(plan["generation"]), int(plan["version"])
@@ -387,13 +389,21 @@ def _publish(workspace: str, record: dict[str, Any]) -> bool:
         if base is not None and base.version >= target:
             target = layout.allocate_version(dataset)
         parts = _gather(dataset, target, [*(base.parts if base else ()), *ours], len(ours))
+        held = (*(base.imports if base else ()), (str(record["id"]), max(logged)))
+        cut = cuts.past_held_items(
+            dataset,
+            base.cut if base else 0,
+            {f"import:{import_id}" for import_id, _ in held},
+            str(record["id"]),
+        )
         pointer = ReplicaPointer(
             version=target,
             generation=generation,
-            cut=base.cut if base else 0,
+            cut=cut,
             rows=sum(part.rows for part in parts),
             parts=tuple(sorted(parts, key=lambda part: part.first)),
-            imports=(*(base.imports if base else ()), (str(record["id"]), max(logged))),
+            # Imports with log items past the cut: readers skip those items.
+            imports=tuple((import_id, last) for import_id, last in held if last > cut),
             created_at=now_iso(),
             cause="import",
         )

@@ -31,6 +31,7 @@ from ..config import settings
 from ..errors import Conflict, DatasetNotFound
 from ..records import Dataset, Part, ReplicaPointer
 from ..replica import arrow, layout
+from ..replica.cuts import running_imports_floor
 from ..replica.table import changed_rows, read_rows, snapshot
 from ..store import changelog
 from ..store import datasets as dataset_store
@@ -95,21 +96,6 @@ def _plan(dataset: Dataset) -> dict[str, Any] | None:
         "parts": [],
         "imports": [list(entry) for entry in base.imports] if base else [],
     }
-
-
-def running_imports_floor(dataset: Dataset) -> int:
-    """The last cut a snapshot may have and hold no row of an append import writing into the
-    dataset's live generation: before its start, less the clock allowance (a large number when
-    no import is writing)."""
-    from ..store import imports as import_store
-
-    floor = 2**63 - 1
-    for record in import_store.list_for_dataset(dataset.workspace, dataset.id):
-        plan = record.get("plan") or {}
-        writing = record.get("status") == "running" and record.get("stage") == "write"
-        if writing and "started_position" in plan and int(plan.get("generation", -1)) == dataset.generation:
-            floor = min(floor, int(plan["started_position"]) - changelog.CLOCK_ALLOWANCE - 1)
-    return floor
 
 
 def _changed(dataset: Dataset, base: ReplicaPointer | None, cut: int | None) -> set[int]:
