@@ -19,7 +19,7 @@ import pyarrow.parquet as pq
 
 from . import report, tables
 from .report import Figure
-from .stack import ROOT, LocalStack
+from .stack import ROOT, ApiError, LocalStack
 
 ROWS = 10_000
 TIMEOUT = 240.0
@@ -86,7 +86,14 @@ def _wait(stack: LocalStack, name: str, began: float, timeout: float) -> dict[st
                 imports = stack.call("GET", f"/datasets/{found[0]['id']}/imports")["data"]
                 import_id = imports[0]["id"] if imports else None
         if import_id is not None:
-            record: dict[str, Any] = stack.call("GET", f"/imports/{import_id}")["data"]
+            try:
+                record: dict[str, Any] = stack.call("GET", f"/imports/{import_id}")["data"]
+            except ApiError as exc:
+                # A status read that timed out while the stack's one process serves a million
+                # rows' writes says nothing about the import: ask again.
+                if " answered 504" not in str(exc):
+                    raise
+                continue
             if record.get("status") in ("succeeded", "failed"):
                 return record
         time.sleep(0.5)
