@@ -24,6 +24,7 @@ from urllib.parse import quote_plus
 
 import boto3
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import WSGIRequestHandler
 
 from infra.tables import ALL_TABLES, create_local_tables
 
@@ -208,6 +209,9 @@ def start_moto(aws_port: int) -> ThreadedMotoServer:
     stop_tracking_instances()
     bound_sqs_deleted_handles()
     dynamodb.install()  # atomic requests, Queries that cost their page (local/dynamodb.py)
+    # werkzeug writes a response's headers and body apart: with Nagle's algorithm the body
+    # waits for the client's delayed ACK (40 ms on Linux) whenever it spans more segments.
+    WSGIRequestHandler.disable_nagle_algorithm = True
     server = ThreadedMotoServer(ip_address=HOST, port=aws_port, verbose=False)
     server.start()
     return server

@@ -1,7 +1,8 @@
 """The local stack's DynamoDB (``local/dynamodb.py``): same answers as stock moto, atomic under load.
 
 The differential test replays one random sequence of writes (put, conditional put, update,
-delete, batch write, transactions, some failing their conditions) and queries (table and
+delete, batch write, transactions, some failing their conditions), reads (GetItem,
+BatchGetItem) and queries (table and
 GSIs with binary sort keys, sparse index entries, both directions, limits, exclusive start
 keys, filters, COUNT, pages near the 1 MB limit) against stock moto and against the patched
 moto, and asserts every answer is identical.
@@ -232,6 +233,21 @@ class Workload:
             args["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return pages
 
+    def read(self) -> Any:
+        """GetItem or BatchGetItem of random row keys (some absent), with consumed capacity."""
+        capacity = {"ReturnConsumedCapacity": self.rng.choice(["NONE", "TOTAL"])}
+        if self.rng.random() < 0.5:
+            return self.call("get_item", TableName=ROWS, Key=self.row_key(), **capacity)
+        keys = list(
+            {repr(key): key for key in (self.row_key() for _ in range(self.rng.randint(1, 6)))}.values()
+        )
+        answer = self.call("batch_get_item", RequestItems={ROWS: {"Keys": keys}}, **capacity)
+        if isinstance(answer, dict):  # the order of a batch's items is not defined
+            answer["Responses"] = {
+                name: sorted(map(repr, items)) for name, items in answer["Responses"].items()
+            }
+        return answer
+
     def start_key(self, target: str, hash_name: str, hash_value: Any, sort_name: str, sort_value: Any) -> Any:
         """A start key anywhere (not only one a page returned): between items, or of another partition."""
         key = {
@@ -257,6 +273,8 @@ def replay(seed: int, steps: int, patched: bool) -> list[Any]:
                 answers.append(workload.write())
             elif roll < 0.55:
                 answers.append(workload.call("put_item", TableName=META, Item=workload.meta_item()))
+            elif roll < 0.65:
+                answers.append(workload.read())
             else:
                 answers.append(workload.query())
         for table in (ROWS, META):
