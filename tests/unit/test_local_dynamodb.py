@@ -140,9 +140,16 @@ class Workload:
         elif choice < 0.6:
             expression, values[":s"] = "SET x2p = :p2, x2s = :s ADD c0 :one", {"B": self.binary()}
             values[":p2"] = {"S": "ds_a#0#2.0"}
+        elif choice < 0.75:  # the item's size changes where pages end on moto's 1 MB limit
+            expression, values[":b"] = (
+                "SET #blob = :b ADD c0 :one",
+                {"S": "z" * self.rng.choice([10, 150_000, 300_000])},
+            )
         else:
             expression = "ADD c0 :one"
         args: dict[str, Any] = {"UpdateExpression": expression, "ExpressionAttributeValues": values}
+        if "#blob" in expression:
+            args["ExpressionAttributeNames"] = {"#blob": "blob"}
         if self.rng.random() < 0.3:
             args["ConditionExpression"] = "attribute_exists(pk) AND c0 < :limit"
             values[":limit"] = {"N": str(self.rng.randint(0, 9))}
@@ -318,7 +325,19 @@ def edge_pages(patched: bool) -> list[Any]:
             ("sk >= :w", False, None),
             ("sk <= :v", True, 6),  # the limit reached exactly, more items after the run
             ("sk < :w", True, None),  # small run, large next item: no key
+            ("grow", True, None),  # two items measured by the pages above grow in place (UpdateItem)
+            ("sk <= :v", True, None),  # so the page now ends one item sooner
         ]:
+            if condition == "grow":
+                for sk in ("1", "2"):
+                    client.update_item(
+                        TableName=ROWS,
+                        Key={"pk": {"S": "big#0"}, "sk": {"N": sk}},
+                        UpdateExpression="SET #blob = :b",
+                        ExpressionAttributeNames={"#blob": "blob"},
+                        ExpressionAttributeValues={":b": {"S": "z" * 220_000}},
+                    )
+                continue
             values = {":h": {"S": "big#0"}}
             values.update(
                 {
@@ -345,7 +364,8 @@ def edge_pages(patched: bool) -> list[Any]:
 def test_pages_end_where_moto_ends_them() -> None:
     stock = edge_pages(patched=False)
     assert stock == edge_pages(patched=True)
-    assert ["LastEvaluatedKey" in page for page in stock] == [True, True, True, False]
+    assert ["LastEvaluatedKey" in page for page in stock] == [True, True, True, False, True]
+    assert [page["Count"] for page in stock] == [6, 6, 6, 2, 5]
 
 
 def test_the_lock_and_the_structures_come_off_again() -> None:
