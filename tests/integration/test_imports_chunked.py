@@ -58,6 +58,12 @@ def replica_query(client: Client, dataset_id: str, **params: str) -> dict[str, A
     return body
 
 
+def _logged(dataset_id: str, generation: int, after: int) -> list[changelog.Entry]:
+    """The change log after ``after``, read by the test (its shard reads run on worker threads)."""
+    with recorder.as_the_test():
+        return changelog.since(dataset_id, generation, after, row_store.ReadMeter())
+
+
 # --- exactly once ---------------------------------------------------------------------------------
 def test_every_chunk_delivered_twice_in_any_order_counts_each_row_once(
     client: Client, small_chunks: int
@@ -287,7 +293,7 @@ def test_an_append_builds_on_the_current_snapshot_and_keeps_api_writes_in_the_de
     assert pointer is not None and pointer.cause == "import" and pointer.rows == 30 + 25
     # And its cut stops just before the first change the snapshot does not hold (the API insert
     # after the base), so the import's later log items stay skipped by name
-    logged = changelog.since(dataset_id, record.generation, base.cut, row_store.ReadMeter())
+    logged = _logged(dataset_id, record.generation, base.cut)
     first_api_write = next(entry for entry in logged if entry.origin == "api")
     assert pointer.cut == first_api_write.position - 1
     assert [import_id for import_id, _ in pointer.imports] == [report_of(client, body)["id"]]
@@ -394,7 +400,7 @@ def test_an_import_inside_the_write_margin_keeps_the_base_cut_and_its_items_skip
     # Then its snapshot's cut stays before the import's items (a write logged inside the margin
     # may not have landed yet) and names the import, whose items readers then read and skip
     pointer = record.replica
-    logged = changelog.since(record.id, record.generation, 0, row_store.ReadMeter())
+    logged = _logged(record.id, record.generation, 0)
     assert pointer is not None and len(logged) == len(messages)
     assert pointer.cut < min(entry.position for entry in logged)
     assert [import_id for import_id, _ in pointer.imports] == [report_of(client, body)["id"]]
