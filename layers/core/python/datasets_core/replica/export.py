@@ -1,8 +1,9 @@
 """``GET /v1/datasets/{id}/export`` (SPEC §8): every row of a query, in its order, as one file
 (CSV, JSON Lines or Parquet) in S3, answered with a presigned download.
 
-The file is written batch by batch to a temporary file that boto3's managed transfer uploads
-(multipart beyond its threshold), so memory holds one batch of output, never the whole file:
+The file is written batch by batch and uploaded while it is written (``upload.py``: parts
+of boto3's managed multipart transfer go out as they fill), so memory holds one batch of
+output and a few parts, never the whole file, and nothing is kept on the function's disk:
 only the query's positions (8 bytes a row) and the replica's columns, which are in memory
 anyway, grow with the dataset.
 
@@ -15,8 +16,7 @@ Parquet: each column in its replica type (numbers as int64 or decimal128, never 
 
 from __future__ import annotations
 
-import os
-import tempfile
+import io
 import time
 import uuid
 from collections.abc import Iterator
@@ -34,6 +34,7 @@ from ..query import answer
 from ..query.ast import Ref, RowsQuery
 from ..query.columnar import ColumnData
 from .table import ReplicaTable
+from .upload import upload_while_writing
 
 FORMATS = {"csv": "text/csv", "jsonl": "application/x-ndjson", "parquet": "application/vnd.apache.parquet"}
 BATCH_ROWS = 50_000
@@ -68,13 +69,15 @@ def export(table: ReplicaTable, query: RowsQuery, in_order: pa.Array, file_forma
         f"{settings().export_prefix}ws={dataset.workspace}/ds={dataset.id}/{uuid.uuid4().hex}/"
         f"{_safe(dataset.name)}-{stamp}.{file_format}"
     )
-    with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "export")
-        _WRITERS[file_format](path, table, query, columns, in_order)
-        size = os.path.getsize(path)
-        s3 = aws.client("s3")
-        bucket = settings().replica_bucket
-        s3.upload_file(path, bucket, key, ExtraArgs={"ContentType": FORMATS[file_format]})
+    s3 = aws.client("s3")
+    bucket = settings().replica_bucket
+    size = upload_while_writing(
+        lambda sink: _WRITERS[file_format](sink, table, query, columns, in_order),
+        s3,
+        bucket,
+        key,
+        {"ContentType": FORMATS[file_format]},
+    )
     url = s3.generate_presigned_url(
         "get_object",
         Params={
@@ -99,13 +102,15 @@ def _batches(in_order: pa.Array) -> Iterator[pa.Array]:
 
 
 # --- CSV ----------------------------------------------------------------------------------------
-def _csv(path: str, table: ReplicaTable, query: RowsQuery, columns: list[Output], in_order: pa.Array) -> None:
+def _csv(
+    sink: io.RawIOBase, table: ReplicaTable, query: RowsQuery, columns: list[Output], in_order: pa.Array
+) -> None:
     # Each column's API text (the view ``contains`` reads: exact numbers, datetimes with Z,
     # JSON as compact text), batch by batch; Arrow's writer quotes only what needs quotes.
     views = [table.column(output.ref) for output in columns]
     schema = pa.schema([(output.key, pa.large_string()) for output in columns])
     options = pacsv.WriteOptions(include_header=True, quoting_style="needed")
-    with pacsv.CSVWriter(path, schema, write_options=options) as writer:
+    with pacsv.CSVWriter(sink, schema, write_options=options) as writer:
         for batch in _batches(in_order):
             arrays = [view.text.take(batch).cast(pa.large_string()) for view in views]
             writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
@@ -115,24 +120,22 @@ def _csv(path: str, table: ReplicaTable, query: RowsQuery, columns: list[Output]
 
 # --- JSON Lines ------------------------------------------------------------------------------------
 def _jsonl(
-    path: str, table: ReplicaTable, query: RowsQuery, columns: list[Output], in_order: pa.Array
+    sink: io.RawIOBase, table: ReplicaTable, query: RowsQuery, columns: list[Output], in_order: pa.Array
 ) -> None:
     project = answer.projector(table.dataset, query)
-    with open(path, "w", encoding="utf-8") as out:
-        for batch in _batches(in_order):
-            lines = [jsonutil.dumps(project(row)) for row in table.rows(batch)]
-            out.write("\n".join(lines))
-            out.write("\n")
+    for batch in _batches(in_order):
+        lines = [jsonutil.dumps(project(row)) for row in table.rows(batch)]
+        sink.write(("\n".join(lines) + "\n").encode("utf-8"))
 
 
 # --- Parquet --------------------------------------------------------------------------------------
 def _parquet(
-    path: str, table: ReplicaTable, query: RowsQuery, columns: list[Output], in_order: pa.Array
+    sink: io.RawIOBase, table: ReplicaTable, query: RowsQuery, columns: list[Output], in_order: pa.Array
 ) -> None:
     views = [table.column(output.ref) for output in columns]
     arrays = [_typed(view) for view in views]
     schema = pa.schema([(output.key, array.type) for output, array in zip(columns, arrays, strict=True)])
-    with pq.ParquetWriter(path, schema) as writer:
+    with pq.ParquetWriter(sink, schema) as writer:
         for batch in _batches(in_order):
             writer.write_table(pa.Table.from_arrays([array.take(batch) for array in arrays], schema=schema))
         if not len(in_order):
