@@ -7,6 +7,7 @@ a new record (``with_columns`` ...) written by the store.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -91,6 +92,17 @@ class Part:
         )
 
 
+def import_origin(import_id: str) -> str:
+    """The change log's origin for the rows an import writes (``api`` for the API's writes)."""
+    return f"import:{import_id}"
+
+
+def held_past(imports: Iterable[tuple[str, int]], cut: int) -> tuple[tuple[str, int], ...]:
+    """Of a new snapshot's held imports (``(import id, its last log item)``), those whose log
+    items reach past its ``cut``: readers keep skipping them; the others are behind the cut."""
+    return tuple((import_id, last) for import_id, last in imports if last > cut)
+
+
 @dataclass(frozen=True)
 class ReplicaPointer:
     """A columnar snapshot of the dataset's rows (SPEC §6b), one version of them.
@@ -122,7 +134,7 @@ class ReplicaPointer:
 
     def holds_origin(self, origin: str) -> bool:
         """Whether the snapshot already holds the rows of log items of ``origin``."""
-        return any(origin == f"import:{import_id}" for import_id, _ in self.imports)
+        return any(origin == import_origin(import_id) for import_id, _ in self.imports)
 
     def to_item(self) -> dict[str, Any]:
         return {

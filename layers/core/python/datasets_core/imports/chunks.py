@@ -40,7 +40,7 @@ from .. import auth, aws, values
 from ..config import settings
 from ..errors import ApiError, Conflict, DatasetNotFound
 from ..observability import logger
-from ..records import Dataset, Part, ReplicaPointer
+from ..records import Dataset, Part, ReplicaPointer, held_past, import_origin
 from ..replica import cuts, layout
 from ..store import changelog, workspaces
 from ..store import datasets as dataset_store
@@ -130,7 +130,7 @@ def write(workspace: str, record: dict[str, Any], number: int) -> None:
     if mode == "append" and indexes:
         # Logged before written, like every write: replica readers fetch these rows until the
         # import's snapshot version holds them.
-        logged = changelog.record(dataset, changelog.spans_of(indexes), f"import:{import_id}", generation)
+        logged = changelog.record(dataset, changelog.spans_of(indexes), import_origin(import_id), generation)
         if not fresh:
             items = _unwritten(dataset, generation, items, indexes, plan, import_id)
     for start in range(0, len(items), SUB_ROWS):
@@ -209,7 +209,7 @@ def _unwritten(
     there: set[int] = set()
     for pk in row_store.partitions(dataset, generation):
         there.update(int(item["sk"]) for item in row_store.query_range(pk, low, high, meter))
-    origin = f"import:{import_id}"
+    origin = import_origin(import_id)
     after = int(plan["started_position"]) - changelog.CLOCK_ALLOWANCE
     for entry in changelog.since(dataset.id, generation, after, meter):
         if entry.origin == origin:
@@ -393,7 +393,7 @@ def _publish(workspace: str, record: dict[str, Any]) -> bool:
         cut = cuts.past_held_items(
             dataset,
             base.cut if base else 0,
-            {f"import:{import_id}" for import_id, _ in held},
+            {import_origin(import_id) for import_id, _ in held},
             str(record["id"]),
         )
         pointer = ReplicaPointer(
@@ -403,7 +403,7 @@ def _publish(workspace: str, record: dict[str, Any]) -> bool:
             rows=sum(part.rows for part in parts),
             parts=tuple(sorted(parts, key=lambda part: part.first)),
             # Imports with log items past the cut: readers skip those items.
-            imports=tuple((import_id, last) for import_id, last in held if last > cut),
+            imports=held_past(held, cut),
             created_at=now_iso(),
             cause="import",
         )

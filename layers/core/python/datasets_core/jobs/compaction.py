@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 from .. import aws
 from ..config import settings
 from ..errors import Conflict, DatasetNotFound
-from ..records import Dataset, Part, ReplicaPointer
+from ..records import Dataset, Part, ReplicaPointer, held_past
 from ..replica import arrow, layout
 from ..replica.cuts import running_imports_floor
 from ..replica.table import changed_rows, read_rows, snapshot
@@ -160,10 +160,9 @@ def _publish(dataset: Dataset, checkpoint: dict[str, Any]) -> tuple[dict[str, An
         rows=sum(part.rows for part in parts),
         parts=parts,
         # Imports whose rows the base held with log items past this cut: still skipped after it.
-        imports=tuple(
-            (str(entry[0]), int(entry[1]))
-            for entry in checkpoint.get("imports", [])
-            if int(entry[1]) > int(checkpoint["cut"])
+        imports=held_past(
+            ((str(entry[0]), int(entry[1])) for entry in checkpoint.get("imports", [])),
+            int(checkpoint["cut"]),
         ),
         created_at=now_iso(),
         cause="compaction",

@@ -40,7 +40,7 @@ def past_held_items(dataset: Dataset, after: int, held: set[str], importing: str
     """The furthest cut, from ``after`` on, that an append import's snapshot may take.
 
     That snapshot holds the base snapshot's rows (every change at or before ``after``) and the
-    rows of the imports named in ``held`` (log origins ``import:<id>``, its own among them). So
+    rows of the imports named in ``held`` (their log origins, its own among them). So
     it holds every change logged up to the first log item of another origin: its cut may move
     there (within the bounds above), and readers then skip the import's log items without
     reading them.
