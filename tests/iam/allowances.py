@@ -65,7 +65,7 @@ ALLOWANCES: tuple[Allowance, ...] = (
         "ROWS_TABLE",
         "A bulk write by 'where' re-reads a row whose conditional write failed because another "
         "request changed its 'where' columns meanwhile, to write it only if it still matches "
-        "(logic/row_query.py); only a race on those very columns takes that path.",
+        "(logic/bulk_where.py); only a race on those very columns takes that path.",
     ),
     Allowance(
         ("row_changes",),

@@ -148,11 +148,11 @@ def test_a_bulk_write_finds_its_rows_in_an_answer_that_does_not_grow_past_its_li
     # The analytics function names the rows a bulk ``where`` matches; past the bulk limit it
     # names none (a million row indexes would pass Lambda's 6 MB), only how many matched.
     from datasets_core import jsonutil
-    from datasets_core.logic import row_query
+    from datasets_core.logic import bulk_where
     from local.events import LambdaContext
     from tests.iam import recorder
 
-    monkeypatch.setattr(row_query, "MAX_BULK_MATCHES", 5)
+    monkeypatch.setattr(bulk_where, "MAX_BULK_MATCHES", 5)
     created = client.post("/datasets", {"name": "tags"})
     dataset_id = created.json()["data"]["id"]
     inserted = client.post(f"/datasets/{dataset_id}/rows", {"rows": [{"tag": n % 5} for n in range(50)]})

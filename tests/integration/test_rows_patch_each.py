@@ -17,7 +17,7 @@ import boto3
 import pytest
 
 from datasets_core.config import settings
-from datasets_core.logic import row_query
+from datasets_core.logic import bulk_where
 from datasets_core.store import rows as row_store
 
 from .conftest import Client
@@ -74,7 +74,7 @@ def _patch(client: Client, dataset_id: str, rows: list[dict[str, Any]], **kw: An
 
 def _serial(monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows written one after another, in request order: a test can then say which landed."""
-    monkeypatch.setattr(row_query, "in_parallel", lambda work, targets: [work(t) for t in targets])
+    monkeypatch.setattr(bulk_where, "in_parallel", lambda work, targets: [work(t) for t in targets])
 
 
 # --- success -----------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.stub import Stubber
 
 from datasets_core.config import settings
-from datasets_core.logic import row_query
+from datasets_core.logic import bulk_where
 from datasets_core.store import datasets as dataset_store
 from datasets_core.store import workspaces
 
@@ -260,7 +260,7 @@ def _delete_call(stub: Stubber, item: dict[str, Any], *, error: str | None = Non
 @pytest.fixture
 def one_writer(monkeypatch: pytest.MonkeyPatch) -> None:
     """Deletes run one after the other, so the stub's answers meet them in order."""
-    monkeypatch.setattr(row_query, "_WRITERS", 1)
+    monkeypatch.setattr(bulk_where, "_WRITERS", 1)
 
 
 @pytest.mark.usefixtures("one_writer")

@@ -1,4 +1,4 @@
-"""``PATCH .../rows``: by condition (``{"where", "set"}``, ``row_query.update_where``) or row by
+"""``PATCH .../rows``: by condition (``{"where", "set"}``, ``bulk_where.update_where``) or row by
 row (``{"rows": [{"id": ..., <fields>}, ...]}``, each row its own values — SPEC §5 extension).
 
 Row by row, all or nothing:
@@ -38,7 +38,7 @@ from ..store import changelog
 from ..store import changes as change_store
 from ..store import rows as row_store
 from ..timeutil import now_iso
-from . import row_query, schema
+from . import bulk_where, schema
 from .rows import confirm_written, diff, put_back, refuse_while_replacing, user_fields
 
 
@@ -53,7 +53,7 @@ def update(principal: auth.Principal, dataset_id: str, body: Any) -> dict[str, A
                 {"fields": sorted(body)},
             )
         return update_each(principal, dataset_id, body["rows"])
-    return row_query.update_where(principal, dataset_id, body)
+    return bulk_where.update_where(principal, dataset_id, body)
 
 
 @dataclass
@@ -120,7 +120,7 @@ def update_each(principal: auth.Principal, dataset_id: str, raw_rows: Any) -> di
             return _Gone(target.row_id)
         return before
 
-    outcomes = row_query.in_parallel(write, targets)
+    outcomes = bulk_where.in_parallel(write, targets)
     landed = [(t, o) for t, o in zip(targets, outcomes, strict=True) if isinstance(o, dict)]
     failed = [(t, o) for t, o in zip(targets, outcomes, strict=True) if isinstance(o, Exception)]
     if failed:
@@ -175,7 +175,7 @@ def _stored(dataset: Dataset, row_ids: list[str]) -> dict[str, dict[str, Any]]:
     """The stored items of the rows among ``row_ids`` that are in the dataset, by row id."""
     indexes = {row_id: row_index_of(row_id) for row_id in row_ids}
     wanted = sorted({index for index in indexes.values() if index is not None})
-    items = row_query.read_items(dataset, wanted, row_store.ReadMeter())
+    items = bulk_where.read_items(dataset, wanted, row_store.ReadMeter())
     by_index = {int(item["sk"]): item for item in items}
     found = {}
     for row_id, index in indexes.items():

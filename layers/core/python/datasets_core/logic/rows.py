@@ -1,9 +1,9 @@
 """Row writes and single-row reads: insert, get, patch, replace, delete, and the audit trail.
 
-Queries and the bulk ``where`` writes live in ``logic/row_query.py``. Every write checks all
-of its input before the first item is written, logs the rows it is about to change (the
-replica's delta, ``store.changelog``), and keeps ``row_count`` exact: counters move by what
-actually landed, and a failed batch is undone.
+Queries live in ``logic/row_query.py``, bulk ``where`` writes in ``logic/bulk_where.py``.
+Every write checks all of its input before the first item is written, logs the rows it is
+about to change (the replica's delta, ``store.changelog``), and keeps ``row_count`` exact:
+counters move by what actually landed, and a failed batch is undone.
 
 Races with the dataset itself (SPEC §7, README "Concurrency"):
 
