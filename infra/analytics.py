@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from aws_cdk import Duration, Size
+from aws_cdk import Duration
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
@@ -25,9 +25,6 @@ from routes import (
 )
 
 ANALYTICS_FUNCTION = "analytics"
-# Exports are written to /tmp before their upload (memory stays flat): room for a CSV of a few
-# million rows.
-ANALYTICS_TMP = Size.mebibytes(4096)
 # Called synchronously by API functions, which API Gateway gives 29 s.
 ANALYTICS_TIMEOUT = Duration.seconds(28)
 
@@ -64,7 +61,6 @@ class Analytics(Construct):
             environment=environment,
             memory_size=ANALYTICS_MEMORY_MB,
             timeout=ANALYTICS_TIMEOUT,
-            ephemeral_storage=ANALYTICS_TMP,
             description="Answers from the columnar replica: scans, aggregates, profile, export",
         )
         grants.grant(self.function, ANALYTICS_CAPABILITIES, targets, authenticated=False)
