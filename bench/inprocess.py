@@ -84,9 +84,11 @@ def environment(projection: str | None = None) -> Iterator[Client]:
 
 
 def _settings_env() -> frozenset[str]:
+    from msgspec.structs import fields
+
     from datasets_core.config import Settings
 
-    return frozenset(name.upper() for name in Settings.__dataclass_fields__)
+    return frozenset(setting.name.upper() for setting in fields(Settings))
 
 
 _SETTINGS = _settings_env()

@@ -19,8 +19,9 @@ codes particular to an endpoint.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from datasets_core import api_models as m
 from datasets_core.imports.models import CommitImport, CreateUpload
@@ -40,8 +41,7 @@ TAGS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Param:
+class Param(Struct, frozen=True):
     """A path, query or header parameter; ``schema`` is its JSON Schema."""
 
     name: str
@@ -56,8 +56,7 @@ class Param:
     errors: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Body:
+class Body(Struct, frozen=True):
     """A JSON request body: its type (a pydantic model or any annotation) and named examples."""
 
     type: Any
@@ -65,8 +64,7 @@ class Body:
     description: str = ""
 
 
-@dataclass(frozen=True)
-class Answer:
+class Answer(Struct, frozen=True):
     """The success response. ``data``/``meta``: types of the envelope's members; ``raw``: a body
     that is not in the envelope (its JSON Schema)."""
 
@@ -78,8 +76,7 @@ class Answer:
     raw: Mapping[str, Any] | None = None
 
 
-@dataclass(frozen=True)
-class Contract:
+class Contract(Struct, frozen=True):
     tag: str
     answer: Answer
     description: str = ""

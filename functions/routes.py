@@ -10,7 +10,7 @@ Paths are relative to the ``v1`` stage: API Gateway serves ``/v1`` + path.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 # What a function may do: each capability is one IAM statement (infra/grants.py), exactly the
 # actions its code calls. tests/infra/test_iam_calls.py checks, against the AWS calls recorded
@@ -47,8 +47,7 @@ MAINTENANCE_SEND = "maintenance-queue:SendMessage"
 DOCS_LAYER = "docs"  # Swagger UI's files
 
 
-@dataclass(frozen=True)
-class Route:
+class Route(Struct, frozen=True):
     method: str
     path: str
     function: str

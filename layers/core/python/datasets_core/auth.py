@@ -19,8 +19,9 @@ import re
 import secrets
 import string
 import time
-from dataclasses import dataclass
 from datetime import datetime
+
+from msgspec import Struct
 
 from .config import settings
 from .errors import Unauthorized
@@ -39,15 +40,13 @@ UNAUTHORIZED = "Missing or invalid API key. Send it as 'Authorization: Bearer <k
 SCOPES = ("datasets:read", "datasets:write", "datasets:admin", "keys:admin")
 
 
-@dataclass(frozen=True)
-class Principal:
+class Principal(Struct, frozen=True):
     workspace: str
     key_id: str
     scopes: frozenset[str]
 
 
-@dataclass(frozen=True)
-class NewKey:
+class NewKey(Struct, frozen=True):
     key_id: str
     plaintext: str
     secret_hash: str

@@ -2,7 +2,7 @@
 
 Logic never reads ``os.environ``; it asks ``settings()``. Each field is set by the
 environment variable of the same name in any case (``ROWS_TABLE`` sets ``rows_table``);
-variables that name no field are ignored. A plain dataclass rather than pydantic-settings:
+variables that name no field are ignored. A plain record rather than pydantic-settings:
 importing that costs every function ~0.1 s of cold start for a dozen strings and numbers.
 """
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
 from functools import lru_cache
 
+from msgspec import Struct
+from msgspec.structs import fields
 
-@dataclass(frozen=True)
-class Settings:
+
+class Settings(Struct, frozen=True):
     meta_table: str = "datasets-meta"
     rows_table: str = "datasets-rows"
     idempotency_table: str = "datasets-idempotency"
@@ -70,7 +71,7 @@ class Settings:
             if field.name not in found:
                 continue
             raw = found[field.name]
-            if field.type == "int":  # annotations are strings here (postponed evaluation)
+            if field.type is int:
                 try:
                     values[field.name] = int(raw.strip())
                 except ValueError:

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from msgspec import Struct
 
-@dataclass(frozen=True)
-class Deadline:
+
+class Deadline(Struct, frozen=True):
     """When to stop starting steps (or chunks): ``remaining_ms()`` below ``margin_ms``."""
 
     remaining_ms: Callable[[], int]

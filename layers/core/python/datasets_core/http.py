@@ -24,13 +24,13 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, get_origin, get_type_hints
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.router import Router
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from msgspec import Struct
 
 from . import auth, jsonutil, ratelimit
 from .config import settings
@@ -169,8 +169,7 @@ def _validation_error(exc: RequestValidationError, sent_content_type: str | None
     return envelope_error(400, code, message, details)
 
 
-@dataclass(frozen=True)
-class Invocation:
+class Invocation(Struct, frozen=True):
     """What one invocation of an endpoint knows about its request."""
 
     event: APIGatewayProxyEvent

@@ -25,9 +25,9 @@ import math
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from botocore.exceptions import BotoCoreError, ClientError
+from msgspec import Struct
 
 from .config import settings
 from .errors import RateLimited
@@ -42,8 +42,7 @@ def _now() -> float:
     return time.time()
 
 
-@dataclass
-class _Window:
+class _Window(Struct):
     start: int
     seconds: int
     tokens: int = 0  # taken from the counter, not used yet

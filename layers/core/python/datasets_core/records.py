@@ -8,9 +8,11 @@ a new record (``with_columns`` ...) written by the store.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
+
+from msgspec import Struct
+from msgspec.structs import replace
 
 from .columns import ColumnType
 
@@ -18,8 +20,7 @@ INDEX_BUILDING = "building"
 INDEX_READY = "ready"
 
 
-@dataclass(frozen=True)
-class Column:
+class Column(Struct, frozen=True):
     """A user column: its name, type, stored attribute (``c0``, ``c1`` ...) and index slot."""
 
     name: str
@@ -66,8 +67,7 @@ class Column:
         )
 
 
-@dataclass(frozen=True)
-class Part:
+class Part(Struct, frozen=True):
     """One Parquet file of a snapshot: rows ``first``..``last`` (row indexes), sorted by them."""
 
     key: str
@@ -103,8 +103,7 @@ def held_past(imports: Iterable[tuple[str, int]], cut: int) -> tuple[tuple[str, 
     return tuple((import_id, last) for import_id, last in imports if last > cut)
 
 
-@dataclass(frozen=True)
-class ReplicaPointer:
+class ReplicaPointer(Struct, frozen=True):
     """A columnar snapshot of the dataset's rows (SPEC §6b), one version of them.
 
     ``cut`` is a change-log position: the snapshot holds every change logged at or before it,
@@ -164,8 +163,7 @@ class ReplicaPointer:
         )
 
 
-@dataclass(frozen=True)
-class Dataset:
+class Dataset(Struct, frozen=True, dict=True):  # dict: room for the cached_property
     """A dataset of a workspace, as read (with its counters) from the meta table."""
 
     workspace: str

@@ -16,13 +16,13 @@ import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from msgspec import Struct, field
 
 from .. import jsonutil, values
 from ..models import ColumnType
@@ -38,8 +38,7 @@ _FRACTION_ZEROS = r"\.?0+$"
 Problems = list[tuple[int, str]]
 
 
-@dataclass
-class Converted:
+class Converted(Struct):
     """One chunk, converted: stored values per target column and the first problem per bad row."""
 
     size: int

@@ -22,10 +22,10 @@ import hashlib
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass, field
 from typing import Annotated, Literal
 from urllib.parse import quote, unquote
 
+from msgspec import Struct, field
 from pydantic import AfterValidator, Field, ValidationError, model_validator
 
 from ..columns import ColumnType
@@ -96,8 +96,7 @@ def filename_problem(filename: str) -> str | None:
     return None
 
 
-@dataclass(frozen=True)
-class DropKey:
+class DropKey(Struct, frozen=True):
     """Where a dropped object goes: ``drop/<workspace>/<dataset name>/<filename>``."""
 
     workspace: str
@@ -156,8 +155,7 @@ def parse_types(text: str) -> dict[str, str] | str:
     return types
 
 
-@dataclass(frozen=True)
-class ImportOptions:
+class ImportOptions(Struct, frozen=True):
     mode: str = "append"
     upsert_on: str | None = None
     max_bad_rows: int = 0

@@ -33,13 +33,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.parser import ValidationError, parse
 from aws_lambda_powertools.utilities.parser.models import S3Model
 from botocore.exceptions import ClientError
+from msgspec import Struct
 
 from .. import aws, jsonutil, values
 from ..config import settings
@@ -70,8 +70,7 @@ WAIT_SECONDS = 30
 _SEND_BATCH = 10
 
 
-@dataclass(frozen=True)
-class Source:
+class Source(Struct, frozen=True):
     bucket: str
     key: str
     size: int

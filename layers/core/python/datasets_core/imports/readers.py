@@ -22,11 +22,11 @@ import csv
 import gzip
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import IO, Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from msgspec import Struct, field
 
 from .. import jsonutil
 from .mapping import Kind, Unsupported, kind_of
@@ -52,8 +52,7 @@ class FileProblem(ValueError):
         self.row = row
 
 
-@dataclass
-class Chunk:
+class Chunk(Struct):
     start: Position
     end: Position
     first_row: int

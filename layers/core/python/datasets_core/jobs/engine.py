@@ -19,10 +19,10 @@ import time
 import uuid
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+from msgspec import Struct
 
 from .. import aws
 from ..config import settings
@@ -40,8 +40,7 @@ FINISHED_JOB_DAYS = 30
 MAX_RECEIVES = 5
 
 
-@dataclass(frozen=True)
-class Job:
+class Job(Struct, frozen=True):
     workspace: str
     id: str
     kind: str
@@ -51,8 +50,7 @@ class Job:
     status: str
 
 
-@dataclass(frozen=True)
-class Kind:
+class Kind(Struct, frozen=True):
     step: Callable[[Job, dict[str, Any]], tuple[dict[str, Any], bool]]
 
 

@@ -23,10 +23,10 @@ Row by row, all or nothing:
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
+from msgspec import Struct, field
 
 from .. import auth
 from ..columns import RESERVED_COLUMNS
@@ -56,8 +56,7 @@ def update(principal: auth.Principal, dataset_id: str, body: Any) -> dict[str, A
     return bulk_where.update_where(principal, dataset_id, body)
 
 
-@dataclass
-class _Target:
+class _Target(Struct):
     """One row to update: its stored item as read, and the fields the request sets on it."""
 
     row_id: str

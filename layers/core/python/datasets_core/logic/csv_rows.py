@@ -20,8 +20,9 @@ import csv
 import io
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
+
+from msgspec import Struct
 
 from .. import values
 from ..columns import ColumnType, column_name_problem, normal_name
@@ -34,8 +35,7 @@ from ..store import rows as row_store
 _BOM = "\ufeff"
 
 
-@dataclass(frozen=True)
-class CsvTable:
+class CsvTable(Struct, frozen=True):
     """The body's header (column names, NFC) and records, each with the line it starts on."""
 
     names: list[str]

@@ -9,7 +9,7 @@ removed the old entries, so a later index never inherits stale keys.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from msgspec.structs import replace
 
 from .. import suggest
 from ..config import settings

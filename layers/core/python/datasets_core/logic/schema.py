@@ -9,8 +9,9 @@ value rejects the whole request, naming its row and column.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
+
+from msgspec import Struct, field
 
 from .. import values
 from ..columns import RESERVED_COLUMNS, ColumnType, column_name_problem, normal_name
@@ -24,8 +25,7 @@ T = TypeVar("T")
 _SCHEMA_RETRIES = 3
 
 
-@dataclass
-class Checked:
+class Checked(Struct):
     """Normalised fields per row, and the columns they add to the dataset."""
 
     rows: list[dict[str, Any]]

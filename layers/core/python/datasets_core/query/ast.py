@@ -8,16 +8,16 @@ filters are already parsed and normalised for what they are compared with.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Union
+
+from msgspec import Struct, field
 
 from .paging import Page
 
 METADATA_FIELDS = ("id", "row_index", "created_at", "updated_at")
 
 
-@dataclass(frozen=True)
-class Ref:
+class Ref(Struct, frozen=True):
     """A column (or metadata field), or a JSON path inside a json column."""
 
     name: str
@@ -37,8 +37,7 @@ class Ref:
         return self.name + "".join(steps)
 
 
-@dataclass(frozen=True)
-class Filter:
+class Filter(Struct, frozen=True):
     ref: Ref
     op: str  # canonical operator name from the registry (like/ilike arrive as ``contains``)
     value: Any  # typed operand; a tuple for ``in``; None/True/False for ``is``
@@ -49,8 +48,7 @@ class Filter:
         return self.ref.name
 
 
-@dataclass(frozen=True)
-class Group:
+class Group(Struct, frozen=True):
     """``and(...)`` / ``or(...)`` of conditions, optionally negated (``not.or(...)``)."""
 
     kind: str  # "and" | "or"
@@ -61,8 +59,7 @@ class Group:
 Condition = Union[Filter, Group]  # noqa: UP007 - a runtime alias of a forward reference
 
 
-@dataclass(frozen=True)
-class OrderTerm:
+class OrderTerm(Struct, frozen=True):
     ref: Ref
     descending: bool = False
     nulls_first: bool | None = None  # None: the default (last ascending, first descending)
@@ -79,8 +76,7 @@ class OrderTerm:
 AGGREGATES = ("count", "sum", "avg", "min", "max")
 
 
-@dataclass(frozen=True)
-class Aggregate:
+class Aggregate(Struct, frozen=True):
     """``count()``, ``col.count(distinct)``, ``col.sum()`` ... optionally ``alias:``-named."""
 
     function: str  # one of AGGREGATES
@@ -93,8 +89,7 @@ class Aggregate:
         return self.alias or self.function
 
 
-@dataclass(frozen=True)
-class Selected:
+class Selected(Struct, frozen=True):
     """A plain item of ``select``: a field (or path), optionally renamed with ``alias:``."""
 
     ref: Ref
@@ -105,8 +100,7 @@ class Selected:
         return self.alias or self.ref.label
 
 
-@dataclass(frozen=True)
-class RowsQuery:
+class RowsQuery(Struct, frozen=True):
     select: tuple[Selected, ...] | None = None  # None: every column
     aggregates: tuple[Aggregate, ...] = ()  # non-empty: the plain ``select`` items are the groups
     filters: tuple[Condition, ...] = ()  # AND of all

@@ -15,9 +15,10 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
+
+from msgspec import Struct
 
 from .. import jsonutil
 from ..config import settings
@@ -28,8 +29,7 @@ from .ast import RowsQuery
 _TAG_BYTES = 16
 
 
-@dataclass(frozen=True)
-class Position:
+class Position(Struct, frozen=True):
     values: tuple[Any, ...]  # the last row's value of each order term
     row_index: int
 

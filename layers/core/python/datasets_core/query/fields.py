@@ -10,9 +10,10 @@ an index.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from msgspec import Struct
 
 from .. import suggest, values
 from ..columns import ColumnType
@@ -25,8 +26,7 @@ JSON_VALUE = "json_value"
 Kind = str  # a ColumnType (a StrEnum) or JSON_VALUE
 
 
-@dataclass(frozen=True)
-class Field:
+class Field(Struct, frozen=True):
     """A resolved reference: how to read its value from a row and what kind it is."""
 
     name: str

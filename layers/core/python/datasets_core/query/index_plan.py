@@ -15,7 +15,7 @@ depends on the range being tight — only the cost does.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from msgspec import Struct
 
 from ..records import Column, Dataset
 from ..store import encoding
@@ -30,8 +30,7 @@ _VALUES = Range(LOW, HIGH_VALUES)
 _Served = tuple[Filter, list[Range]]  # a filter an index can serve, and its key ranges
 
 
-@dataclass(frozen=True)
-class IndexPath:
+class IndexPath(Struct, frozen=True):
     column: Column
     ranges: tuple[Range, ...]  # in walk order
     descending: bool

@@ -40,11 +40,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
 from typing import Any
+
+from msgspec import Struct
 
 from .. import jsonutil, values
 from ..columns import ColumnType
@@ -428,8 +429,7 @@ def _kernel(name: str) -> Columnar:
     return run
 
 
-@dataclass(frozen=True)
-class Operator:
+class Operator(Struct, frozen=True):
     """One filter operator. ``predicate`` gets the row's value (None for null/missing)."""
 
     name: str  # canonical: what Filter.op holds

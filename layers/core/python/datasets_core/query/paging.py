@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+from msgspec import Struct
 
 from ..errors import InvalidQuery
 
@@ -14,8 +15,7 @@ MAX_OFFSET = 10**12
 _INTEGER = re.compile(r"[0-9]+")  # matched whole: "5\n" is not an integer
 
 
-@dataclass(frozen=True)
-class Page:
+class Page(Struct, frozen=True):
     limit: int = DEFAULT_LIMIT
     offset: int = 0
 

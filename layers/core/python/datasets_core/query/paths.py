@@ -25,9 +25,10 @@ import itertools
 import math
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
+
+from msgspec import Struct
 
 from ..records import Dataset
 from ..store import encoding
@@ -46,8 +47,7 @@ class OverBudget(Exception):
     """The path would read more items than the query may spend on it."""
 
 
-@dataclass
-class Candidates:
+class Candidates(Struct):
     rows: Iterator[dict[str, Any]]
     ordered: bool  # rows arrive in the query's order (starting after the cursor, if any)
     total: int | None = None  # counted without reading every match (None: count the matches)

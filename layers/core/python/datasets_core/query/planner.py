@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
+
+from msgspec import Struct, field
 
 from ..errors import InvalidQuery
 from ..records import Dataset
@@ -40,8 +41,7 @@ READ_BUDGET = 5_000
 DEEP_OFFSET = 1_000
 
 
-@dataclass
-class Result:
+class Result(Struct):
     rows: list[dict[str, Any]] = field(default_factory=list)
     total: int | None = None
     plan: str = "scan"

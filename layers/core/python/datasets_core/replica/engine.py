@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from decimal import Context, Decimal, localcontext
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from msgspec import Struct
 
 from .. import values
 from ..columns import ColumnType
@@ -27,8 +27,7 @@ from .table import ReplicaTable
 _AVG = Context(prec=38)
 
 
-@dataclass
-class Answer:
+class Answer(Struct):
     data: dict[str, Any]
     total: int | None
     next_cursor: str | None

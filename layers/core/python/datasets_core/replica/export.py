@@ -20,13 +20,13 @@ import io
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
+from msgspec import Struct
 
 from .. import aws, jsonutil
 from ..config import settings
@@ -41,8 +41,7 @@ BATCH_ROWS = 50_000
 URL_SECONDS = 3600
 
 
-@dataclass(frozen=True)
-class Output:
+class Output(Struct, frozen=True):
     """One column of the file: its header and the field it reads."""
 
     key: str

@@ -15,12 +15,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from msgspec import Struct, field
 
 from .. import aws
 from ..config import settings
@@ -36,8 +36,7 @@ _BATCH_GET = 100  # keys per BatchGetItem
 _READERS = 16
 
 
-@dataclass
-class Snapshot:
+class Snapshot(Struct):
     """A version's rows in memory, with the per-field views computed so far."""
 
     pointer: ReplicaPointer | None
@@ -124,8 +123,7 @@ def _read_parts(pointer: ReplicaPointer) -> list[pa.Table]:
 
 
 # --- the delta ------------------------------------------------------------------------------
-@dataclass
-class Delta:
+class Delta(Struct):
     """Rows changed after a snapshot's cut: which row indexes, and the current rows among them."""
 
     changed: set[int]

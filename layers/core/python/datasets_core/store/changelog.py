@@ -25,11 +25,11 @@ import random
 import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
+from msgspec import Struct
 
 from ..config import settings
 from ..records import Dataset
@@ -100,8 +100,7 @@ def _put(dataset_id: str, generation: int, spans: list[Span], origin: str) -> in
     raise RuntimeError("could not find a free change-log position")  # pragma: no cover
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(Struct, frozen=True):
     position: int
     spans: tuple[Span, ...]
     origin: str

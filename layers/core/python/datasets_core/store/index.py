@@ -23,10 +23,10 @@ values.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from boto3.dynamodb.conditions import Key
+from msgspec import Struct
 
 from ..records import Dataset
 from . import encoding
@@ -39,8 +39,7 @@ TOP = b"\xff" * 12  # above every key
 _AFTER_GROUP = b"\xff" * 10
 
 
-@dataclass(frozen=True)
-class Range:
+class Range(Struct, frozen=True):
     """Inclusive bounds on the index sort key."""
 
     low: bytes = LOW

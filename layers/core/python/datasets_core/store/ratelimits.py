@@ -12,10 +12,10 @@ own attributes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
+from msgspec import Struct
 
 from ..config import settings
 from .tables import error_code, meta
@@ -26,8 +26,7 @@ PLAN_SK = "PLAN"
 _TTL_SLACK_SECONDS = 300
 
 
-@dataclass(frozen=True)
-class RatePlan:
+class RatePlan(Struct, frozen=True):
     limit: int  # requests per window, per key
     window_seconds: int
 
