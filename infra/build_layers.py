@@ -56,17 +56,23 @@ BYTECODE_MODE = "unchecked-hash"
 # there, and recent pyarrow ships arm64 wheels only for manylinux_2_28.
 PLATFORMS = ("manylinux2014_aarch64", "manylinux_2_28_aarch64")
 # Provided by the Lambda runtime; never shipped in a layer (nor pulled in by a dependency).
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
-# Dead weight in a layer: headers, tests, Cython sources, console scripts, bytecode of any other
-# Python (the layer's own is compiled after pruning).
+# jmespath is botocore's own dependency, so the runtime that has botocore has it too.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath")
+# Dead weight in a layer: headers, tests, Cython sources, console scripts, type stubs and
+# markers (read by type checkers, never at run time), pip's install records (read only by
+# pip uninstall), bytecode of any other Python (the layer's own is compiled after pruning).
 PRUNE_DIRS = ("__pycache__", "tests", "include", "bin")
-PRUNE_SUFFIXES = (".pyc", ".pyx", ".pxd", ".pxi", ".h", ".hpp")
+PRUNE_SUFFIXES = (".pyc", ".pyx", ".pxd", ".pxi", ".h", ".hpp", ".pyi")
+PRUNE_FILES = ("py.typed", "RECORD")
 
-# Parts of Powertools no function loads, left out of the core layer to keep API functions
-# under SPEC §10's 5 MB: its own copy of Swagger UI's assets (read only by
-# ``enable_swagger(serve_locally)``; GET /v1/docs serves ours from the docs layer) and
-# utilities nothing imports (a unit test imports every handler from the built layer).
+# Parts of Powertools and pydantic no function loads, left out of the core layer to keep API
+# functions under SPEC §10's 5 MB: Powertools' own copy of Swagger UI's assets (read only by
+# ``enable_swagger(serve_locally)``; GET /v1/docs serves ours from the docs layer), utilities
+# nothing imports, and pydantic's bundled copy of pydantic 1 (``pydantic.v1``) and its
+# experimental APIs (a unit test imports every handler from the built layer).
 CORE_PRUNE = (
+    "pydantic/v1",
+    "pydantic/experimental",
     "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui-bundle.min.js",
     "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui.min.css",
     "aws_lambda_powertools/utilities/kafka",
@@ -270,7 +276,7 @@ def _prune(site: Path) -> None:
     for path in sorted(site.rglob("*"), key=lambda p: len(p.parts), reverse=True):
         if path.is_dir() and path.name in PRUNE_DIRS and not path.is_symlink():
             shutil.rmtree(path, ignore_errors=True)
-        elif path.is_file() and path.suffix in PRUNE_SUFFIXES:
+        elif path.is_file() and (path.suffix in PRUNE_SUFFIXES or path.name in PRUNE_FILES):
             path.unlink()
 
 

@@ -34,11 +34,12 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import botocore.client
+import msgspec.structs
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORDING = ROOT / "build" / "iam" / "calls.json"
@@ -199,7 +200,7 @@ class Recording:
         current = settings()
         with self.lock:
             self.invocations[function] = self.invocations.get(function, 0) + 1
-            for setting in fields(current):
+            for setting in msgspec.structs.fields(current):
                 value = getattr(current, setting.name)
                 if isinstance(value, str) and value:
                     self.names.setdefault(setting.name.upper(), set()).add(value)

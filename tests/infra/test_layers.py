@@ -104,6 +104,7 @@ def test_no_dependency_is_declared_that_nothing_imports() -> None:
         "boto3": "boto3",
         "simplejson": "simplejson",
         "google-re2": "re2",
+        "msgspec": "msgspec",
     }
     for text in build_layers._pyproject()["project"]["dependencies"]:
         name = canonicalize_name(Requirement(text).name)
@@ -208,6 +209,7 @@ def test_requirements_exclude_runtime_provided_packages() -> None:
         "pydantic",
         "simplejson",
         "google-re2",
+        "msgspec",
         "pyarrow",
         "swagger-ui-py",
     }
