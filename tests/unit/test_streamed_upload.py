@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import io
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
 from datasets_core.replica.upload import upload_while_writing
 
@@ -20,15 +18,10 @@ MB = 1024 * 1024
 
 
 @pytest.fixture
-def s3(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        client = boto3.client("s3")
-        client.create_bucket(Bucket=BUCKET)
-        yield client
+def s3(mocked_aws: None) -> Any:
+    client = boto3.client("s3")
+    client.create_bucket(Bucket=BUCKET)
+    return client
 
 
 def _chunks(count: int, size: int) -> list[bytes]:
