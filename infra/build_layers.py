@@ -245,8 +245,6 @@ def _stamp(name: str, reqs: list[str]) -> dict:
         "python": PYTHON_VERSION,
         "platforms": list(PLATFORMS),
         "bytecode": [BYTECODE_TAG, BYTECODE_MODE],
-        # What _prune removes: a change to these rules must rebuild the layer too.
-        "prune": [list(RUNTIME_PROVIDED), list(PRUNE_DIRS), list(PRUNE_SUFFIXES), list(PRUNE_FILES)],
     }
     if name == CORE:
         stamp["core_hash"] = core_hash()
